@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# Common helpers for the rxe-odp scripts.  Source, do not execute.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=${RXE_ODP_WORK:-$TOP/work}
+TREE=$WORK/linux
+BUILDS=$WORK/build
+RESULTS=${RXE_ODP_RESULTS:-$TOP/results}
+# the series and its patches (overridable, e.g. by the check selftest)
+SERIES=${RXE_ODP_SERIES:-$TOP/series}
+PATCHES=${RXE_ODP_PATCHES:-$TOP/patches}
+# shellcheck source=../reference.conf
+. "$TOP/reference.conf"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Quilt always runs with the repository's own quiltrc, so that a user's
+# ~/.quiltrc changes nothing, on the top-level series and patches/.
+rq() {
+	QUILT_PATCHES=patches QUILT_SERIES="$SERIES" \
+		QUILT_PC=.pc quilt --quiltrc "$TOP/quiltrc" "$@"
+}
+
+# The patches named by the series file, in order, comments skipped.
+series_patches() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES" | awk '{print $1}'
+}
+
+need_tree() {
+	git -C "$TREE" rev-parse -q --verify refs/tags/baseline >/dev/null 2>&1 ||
+		die "no reference tree in $TREE: run scripts/prepare-kernel first"
+}
+
+nproc_jobs() { nproc 2>/dev/null || echo 2; }
+
+# print the comment block at the top of the calling script (its usage)
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
