@@ -33,7 +33,8 @@ touched_files() {
 normalise() {
 	grep -E '^[^ ]+:[0-9]+(:[0-9]+)?: (warning|error|note|info): ' |
 		grep -v ': note: ' |
-		sed -E 's/^([^ :]+):[0-9]+(:[0-9]+)?: /\1: /' | sort
+		sed -E -e 's/^([^ :]+):[0-9]+(:[0-9]+)?: /\1: /' \
+			-e 's/frame size of [0-9]+ bytes/frame size of N bytes/' | sort
 }
 
 # compare before/after lists; writes OUT/new, returns count of new lines
