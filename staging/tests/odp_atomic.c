@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * RC atomics on ODP MRs racing with invalidation.  The target is a shared
+ * memfd mapping, so MADV_DONTNEED drops its PTEs (ODP invalidation) but keeps
+ * the data: every fetch-and-add and compare-and-swap must then return the
+ * exact sequence of values, and the final value must be exact.  Also a
+ * target past the MR end (remote access error).
+ */
+#include <pthread.h>
+#define main odp_fault_main
+#include "odp_fault.c"
+#undef main
+
+#define TSZ	(4u * 4096)
+
+static volatile int stop;
+static char *tgt, *res;
+
+static void *dropper(void *arg)
+{
+	unsigned long n = 0;
+
+	(void)arg;
+	while (!stop) {
+		madvise(tgt, TSZ, MADV_DONTNEED);
+		madvise(res, TSZ, MADV_DONTNEED);
+		n++;
+		usleep(n % 4 ? 0 : 100);
+	}
+	return (void *)n;
+}
+
+static int atomic(struct ibv_mr *lmr, uint64_t *laddr, struct ibv_mr *rmr,
+		  char *raddr, enum ibv_wr_opcode op, uint64_t cmp_add,
+		  uint64_t swap, struct ibv_wc *wc)
+{
+	struct ibv_sge sge = { (uintptr_t)laddr, 8, lmr->lkey };
+	struct ibv_send_wr wr = {0}, *bad;
+
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = op;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.atomic.remote_addr = (uintptr_t)raddr;
+	wr.wr.atomic.rkey = rmr->rkey;
+	wr.wr.atomic.compare_add = cmp_add;
+	wr.wr.atomic.swap = swap;
+	if (ibv_post_send(a.qp, &wr, &bad))
+		return -2;
+	return wait1(&a, wc);
+}
+
+int main(int argc, char **argv)
+{
+	int ops = argc > 1 ? atoi(argv[1]) : 400, i, st, bad = 0;
+	int acc = RW | IBV_ACCESS_REMOTE_ATOMIC | ODP;
+	struct ibv_mr *tmr, *rmr;
+	uint64_t *lv, v;
+	struct ibv_wc wc;
+	pthread_t th;
+	void *drops;
+	int fd;
+
+	tap_plan(5);
+	c.ctx = vu_open(NULL);
+	if (!c.ctx)
+		tap_bail("no device");
+	c.gid_index = vu_gid_index(c.ctx, -1);
+	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
+		tap_bail("no gid");
+	c.pd = ibv_alloc_pd(c.ctx);
+	if (!c.pd || mkpair())
+		tap_bail("QP setup: %s", strerror(errno));
+	fd = memfd_create("odp_atomic", 0);
+	if (fd < 0 || ftruncate(fd, TSZ))
+		tap_bail("memfd: %s", strerror(errno));
+	tgt = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (tgt == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	/* the result buffer too: dropped pages keep the returned values */
+	fd = memfd_create("odp_atomic_res", 0);
+	if (fd < 0 || ftruncate(fd, TSZ))
+		tap_bail("memfd: %s", strerror(errno));
+	res = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (res == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	tmr = ibv_reg_mr(c.pd, tgt, TSZ, acc);
+	rmr = ibv_reg_mr(c.pd, res, TSZ, acc);
+	if (!tmr || !rmr)
+		tap_bail("reg: %s", strerror(errno));
+
+	pthread_create(&th, NULL, dropper, NULL);
+	/* fetch-and-add at the end of page 0, compare-and-swap in page 2 */
+	for (i = 0; i < ops && bad < 3; i++) {
+		lv = (uint64_t *)(res + 4096 + 8 * (i % 500));
+		st = atomic(rmr, lv, tmr, tgt + 4096 - 8,
+			    IBV_WR_ATOMIC_FETCH_AND_ADD, 3, 0, &wc);
+		v = *lv;
+		if (st || v != 3ull * i) {
+			tap_diag("fadd %d: status %d value %llu", i, st,
+				 (unsigned long long)v);
+			bad++;
+		}
+		st = atomic(rmr, lv, tmr, tgt + 2 * 4096 + 16,
+			    IBV_WR_ATOMIC_CMP_AND_SWP, i, i + 1, &wc);
+		v = *lv;
+		if (st || v != (uint64_t)i) {
+			tap_diag("cswp %d: status %d value %llu", i, st,
+				 (unsigned long long)v);
+			bad++;
+		}
+	}
+	stop = 1;
+	pthread_join(th, &drops);
+	tap_ok(!bad, "%d fetch-and-add and compare-and-swap racing with %lu MADV_DONTNEED rounds return exact values",
+	       i, (unsigned long)drops);
+	ops = i;
+	tap_ok(*(uint64_t *)(tgt + 4096 - 8) == 3ull * ops,
+	       "final fetch-and-add value %llu (expected %llu)",
+	       (unsigned long long)*(uint64_t *)(tgt + 4096 - 8),
+	       3ull * ops);
+	tap_ok(*(uint64_t *)(tgt + 2 * 4096 + 16) == (uint64_t)ops,
+	       "final compare-and-swap value %llu (expected %d)",
+	       (unsigned long long)*(uint64_t *)(tgt + 2 * 4096 + 16), ops);
+
+	/* a failed compare leaves the target alone */
+	lv = (uint64_t *)res;
+	st = atomic(rmr, lv, tmr, tgt + 2 * 4096 + 16,
+		    IBV_WR_ATOMIC_CMP_AND_SWP, 12345, 7, &wc);
+	tap_ok(!st && *lv == (uint64_t)ops &&
+	       *(uint64_t *)(tgt + 2 * 4096 + 16) == (uint64_t)ops,
+	       "compare-and-swap with a wrong compare value changes nothing");
+
+	/* the remote address is aligned by the provider, and uverbs keeps
+	 * the page offset of the MR address and the memory equal: a
+	 * misaligned target cannot be built from user space
+	 */
+	st = atomic(rmr, lv, tmr, tgt + TSZ, IBV_WR_ATOMIC_FETCH_AND_ADD, 1, 0,
+		    &wc);
+	tap_ok(st == IBV_WC_REM_ACCESS_ERR, "target past the MR end: status %d %s",
+	       st, st >= 0 ? ibv_wc_status_str(st) : "timeout");
+
+	vu_qp_destroy(&a);
+	vu_qp_destroy(&b);
+	ibv_dereg_mr(tmr);
+	ibv_dereg_mr(rmr);
+	ibv_dealloc_pd(c.pd);
+	ibv_close_device(c.ctx);
+	return tap_exit_status();
+}
