@@ -25,7 +25,14 @@ static void *dropper(void *arg)
 		madvise(rb2 + (n % 7) * 4096, 3 * 4096 + 5, MADV_DONTNEED);
 		madvise(rb2, BUFSZ, MADV_DONTNEED);
 		n++;
-		usleep(n % 3 ? 0 : 200);
+		/*
+		 * Leave the faulting side a window: ib_umem_odp_map_dma_and_lock()
+		 * retries for as long as the range keeps being invalidated, so a
+		 * dropper that never pauses can starve it (on a one-CPU guest,
+		 * forever).  A millisecond still gives hundreds of invalidations
+		 * per second against the traffic.
+		 */
+		usleep(1000);
 	}
 	return (void *)n;
 }
