@@ -148,8 +148,6 @@ int main(int argc, char **argv)
 {
 	struct ibv_mr *smr, *dmr, *romr, *bmr;
 	char *sbase, *dbase, *src, *dst, *ro;
-	uint64_t gen;
-	uint32_t rc;
 	struct ibv_wc wc;
 	int i, st, it = argc > 1 ? atoi(argv[1]) : 8;
 	long bad;
@@ -162,9 +160,8 @@ int main(int argc, char **argv)
 	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
 		tap_bail("no gid");
 	c.pd = ibv_alloc_pd(c.ctx);
-	if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT)) {
-		while (tap_n < 9 + 3 * it)
-			tap_skip("device has no ODP support", "odp_fault");
+	if (!vu_has_odp(c.ctx, 0)) {
+		tap_skip_rest(9 + 3 * it, "device has no ODP support", "odp_fault");
 		return 0;
 	}
 	if (!c.pd || mkpair())

@@ -57,15 +57,9 @@ int main(int argc, char **argv)
 	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
 		tap_bail("no gid");
 	c.pd = ibv_alloc_pd(c.ctx);
-	{
-		uint64_t gen = 0;
-		uint32_t rc = 0;
-
-		if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT)) {
-			while (tap_n < 5)
-				tap_skip("device has no ODP support", "odp_race");
-			return 0;
-		}
+	if (!vu_has_odp(c.ctx, 0)) {
+		tap_skip_rest(5, "device has no ODP support", "odp_race");
+		return 0;
 	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));

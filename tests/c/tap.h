@@ -46,6 +46,13 @@ static inline void tap_skip(const char *reason, const char *desc)
 	fflush(stdout);
 }
 
+/* Skip every test left up to PLANNED, e.g. when the device lacks ODP. */
+static inline void tap_skip_rest(int planned, const char *reason, const char *desc)
+{
+	while (tap_n < planned)
+		tap_skip(reason, desc);
+}
+
 /* tap_diag("..."): a diagnostic line (# ...). */
 static inline void __attribute__((format(printf, 1, 2))) tap_diag(const char *fmt, ...)
 {

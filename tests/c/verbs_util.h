@@ -94,6 +94,37 @@ static inline int vu_odp_caps(struct ibv_context *ctx, uint64_t *gen, uint32_t *
 	return 0;
 }
 
+/*
+ * The rxe hw counter NAME of port 1 of CTX's device (e.g. odp_page_faults,
+ * see `rdma statistic`), or -1 if the device has no such counter.
+ */
+static inline long long vu_counter(struct ibv_context *ctx, const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+		 ibv_get_device_name(ctx->device), name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Does the device report ODP with all of the RC transport caps RC_CAPS? */
+static inline int vu_has_odp(struct ibv_context *ctx, uint32_t rc_caps)
+{
+	uint64_t gen = 0;
+	uint32_t rc = 0;
+
+	return !vu_odp_caps(ctx, &gen, &rc) && (gen & IBV_ODP_SUPPORT) &&
+	       (rc & rc_caps) == rc_caps;
+}
+
 static inline double vu_now(void)
 {
 	struct timespec ts;

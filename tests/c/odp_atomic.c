@@ -69,6 +69,10 @@ int main(int argc, char **argv)
 	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
 		tap_bail("no gid");
 	c.pd = ibv_alloc_pd(c.ctx);
+	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_ATOMIC)) {
+		tap_skip_rest(5, "device has no ODP support for RC atomics", "odp_atomic");
+		return 0;
+	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));
 	fd = memfd_create("odp_atomic", 0);

@@ -1,5 +1,5 @@
-# Own test: UC send/recv and RDMA write with ODP MRs on both sides.
-# Copy into rdma-core's tests/ directory and run with run_tests.py.
+# Own test (tests/pyverbs/own): UC send/recv and RDMA write with ODP MRs on
+# both sides, run by the pyverbs tier inside rdma-core's test framework.
 import time
 import unittest
 from pyverbs.qp import QPAttr, QPInitAttr
