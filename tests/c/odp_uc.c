@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 
 	/* 2: send/recv, multi-packet, into a receive buffer never touched */
 	fill(sbuf + 7, MSG, 1);
-	f0 = vu_counter(c.ctx, "odp_page_faults");
+	f0 = vu_hw_counter(c.ctx, "odp_page_faults");
 	if (post_recv(dmr, dbuf + 3, MSG))
 		tap_bail("post recv: %s", strerror(errno));
 	st = post_send(IBV_WR_SEND, smr, sbuf + 7, MSG, NULL, NULL, 0);
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	tap_ok(!st && wc.byte_len == MSG && bad < 0,
 	       "UC send %u bytes into untouched ODP memory (status %d, len %u, mismatch at %ld)",
 	       MSG, st, wc.byte_len, bad);
-	f1 = vu_counter(c.ctx, "odp_page_faults");
+	f1 = vu_hw_counter(c.ctx, "odp_page_faults");
 	if (f0 < 0)
 		tap_skip("no odp_page_faults counter", "faults counted");
 	else
@@ -214,20 +214,20 @@ int main(int argc, char **argv)
 
 	/* 4: the same again over mapped pages: no fault at all */
 	fill(sbuf + 7, MSG, 2);
-	f0 = vu_counter(c.ctx, "odp_page_faults");
+	f0 = vu_hw_counter(c.ctx, "odp_page_faults");
 	if (post_recv(dmr, dbuf + 3, MSG))
 		tap_bail("post recv: %s", strerror(errno));
 	st = post_send(IBV_WR_SEND, smr, sbuf + 7, MSG, NULL, NULL, 0);
 	if (!st)
 		st = recv_done(&wc);
 	bad = mismatch(dbuf + 3, MSG, 2);
-	f1 = vu_counter(c.ctx, "odp_page_faults");
+	f1 = vu_hw_counter(c.ctx, "odp_page_faults");
 	tap_ok(!st && bad < 0 && f1 == f0,
 	       "second UC send over mapped pages: data right, no fault (status %d, mismatch %ld, faults %lld -> %lld)",
 	       st, bad, f0, f1);
 
 	/* 5: drop both sides, UC RDMA write: invalidation, then fault again */
-	inv0 = vu_counter(c.ctx, "odp_invalidations");
+	inv0 = vu_hw_counter(c.ctx, "odp_invalidations");
 	madvise(sbuf, BUFSZ, MADV_DONTNEED);
 	madvise(dbuf, BUFSZ, MADV_DONTNEED);
 	fill(sbuf + 4000, MSG, 3);
@@ -238,9 +238,9 @@ int main(int argc, char **argv)
 	if (inv0 < 0)
 		tap_skip("no odp_invalidations counter", "invalidations counted");
 	else
-		tap_ok(vu_counter(c.ctx, "odp_invalidations") > inv0,
+		tap_ok(vu_hw_counter(c.ctx, "odp_invalidations") > inv0,
 		       "MADV_DONTNEED invalidated mapped ODP pages (odp_invalidations %lld -> %lld)",
-		       inv0, vu_counter(c.ctx, "odp_invalidations"));
+		       inv0, vu_hw_counter(c.ctx, "odp_invalidations"));
 
 	/* 7: write with immediate consumes a receive WQE */
 	fill(sbuf, MSG, 4);

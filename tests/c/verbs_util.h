@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <infiniband/verbs.h>
 
 struct vu_ctx {
@@ -94,27 +95,6 @@ static inline int vu_odp_caps(struct ibv_context *ctx, uint64_t *gen, uint32_t *
 	return 0;
 }
 
-/*
- * The rxe hw counter NAME of port 1 of CTX's device (e.g. odp_page_faults,
- * see `rdma statistic`), or -1 if the device has no such counter.
- */
-static inline long long vu_counter(struct ibv_context *ctx, const char *name)
-{
-	char path[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
-		 ibv_get_device_name(ctx->device), name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* Does the device report ODP with all of the RC transport caps RC_CAPS? */
 static inline int vu_has_odp(struct ibv_context *ctx, uint32_t rc_caps)
 {
@@ -181,16 +161,77 @@ static inline void vu_qp_destroy(struct vu_qp *q)
 	q->cq = NULL;
 }
 
-/* Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device. */
-static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t remote_qpn)
+/*
+ * An extended RC QP for the ibv_wr_* API, able to post the operations in
+ * SEND_OPS (IBV_QP_EX_WITH_*).  0, or -1 with errno set.
+ */
+static inline int vu_qpx_create(struct vu_ctx *c, struct vu_qp *q, int depth,
+				uint64_t send_ops)
+{
+	struct ibv_qp_init_attr_ex ia;
+
+	q->cq = ibv_create_cq(c->ctx, 2 * depth, NULL, NULL, 0);
+	if (!q->cq)
+		return -1;
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = q->cq;
+	ia.recv_cq = q->cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.sq_sig_all = 1;
+	ia.cap.max_send_wr = depth;
+	ia.cap.max_recv_wr = depth;
+	ia.cap.max_send_sge = 1;
+	ia.cap.max_recv_sge = 1;
+	ia.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	ia.pd = c->pd;
+	ia.send_ops_flags = send_ops;
+	q->qp = ibv_create_qp_ex(c->ctx, &ia);
+	return q->qp ? 0 : -1;
+}
+
+/*
+ * Value of the hw counter NAME (e.g. "odp_page_faults") of port 1 of the
+ * device of CTX, from sysfs.  -1 if it cannot be read.
+ */
+static inline long long vu_hw_counter(struct ibv_context *ctx, const char *name)
+{
+	char path[512];
+	long long v = -1;
+	FILE *f;
+
+	/*
+	 * The IB core caches hw counters for RDMA_HW_STATS_DEFAULT_LIFESPAN
+	 * (10 ms) after each read: wait that out, so that the value read
+	 * reflects everything done before the call.
+	 */
+	usleep(30000);
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+		 ibv_get_device_name(ctx->device), name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+#define VU_QP_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
+			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
+
+/*
+ * Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device,
+ * allowing the remote operations in ACCESS (qp_access_flags).
+ */
+static inline int vu_qp_connect_access(struct vu_ctx *c, struct ibv_qp *qp,
+				       uint32_t remote_qpn, unsigned int access)
 {
 	struct ibv_qp_attr a;
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_INIT;
 	a.port_num = 1;
-	a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
-			    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC;
+	a.qp_access_flags = access;
 	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
 			  IBV_QP_ACCESS_FLAGS))
 		return -1;
@@ -221,6 +262,12 @@ static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t re
 	a.max_rd_atomic = 4;
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/* Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device. */
+static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t remote_qpn)
+{
+	return vu_qp_connect_access(c, qp, remote_qpn, VU_QP_ACCESS);
 }
 
 /* Two RC QPs A and B connected to each other. 0 or -1. */
