@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <infiniband/verbs.h>
 
 struct vu_ctx {
@@ -92,6 +93,30 @@ static inline int vu_odp_caps(struct ibv_context *ctx, uint64_t *gen, uint32_t *
 	*gen = attr.odp_caps.general_caps;
 	*rc = attr.odp_caps.per_transport_caps.rc_odp_caps;
 	return 0;
+}
+
+/*
+ * Value of the hw counter NAME of port 1 of the device of CTX, read from
+ * /sys/class/infiniband/DEV/ports/1/hw_counters/NAME.  -1 if unreadable.
+ * The core caches the counters for 10 ms: wait that long first, so that
+ * the value includes everything done before the call.
+ */
+static inline long long vu_counter(struct ibv_context *ctx, const char *name)
+{
+	char path[256];
+	long long v = -1;
+	FILE *f;
+
+	usleep(30000);
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
+		 ibv_get_device_name(ctx->device), name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
 }
 
 static inline double vu_now(void)
