@@ -62,13 +62,7 @@ int main(int argc, char **argv)
 	int fd;
 
 	tap_plan(5);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_ATOMIC)) {
 		tap_skip_rest(5, "device has no ODP support for RC atomics", "odp_atomic");
 		return 0;

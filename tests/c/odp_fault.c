@@ -20,27 +20,11 @@
 static struct vu_ctx c;
 static struct vu_qp a, b;
 
-static int mkqp(struct vu_qp *q)
-{
-	struct ibv_qp_init_attr ia = {0};
-
-	q->cq = ibv_create_cq(c.ctx, 64, NULL, NULL, 0);
-	if (!q->cq)
-		return -1;
-	ia.send_cq = ia.recv_cq = q->cq;
-	ia.qp_type = IBV_QPT_RC;
-	ia.sq_sig_all = 1;
-	ia.cap.max_send_wr = ia.cap.max_recv_wr = 16;
-	ia.cap.max_send_sge = ia.cap.max_recv_sge = 4;
-	q->qp = ibv_create_qp(c.pd, &ia);
-	return q->qp ? 0 : -1;
-}
-
 static int mkpair(void)
 {
 	vu_qp_destroy(&a);
 	vu_qp_destroy(&b);
-	if (mkqp(&a) || mkqp(&b))
+	if (vu_qp_create(&c, &a, 16) || vu_qp_create(&c, &b, 16))
 		return -1;
 	if (vu_qp_connect(&c, a.qp, b.qp->qp_num) || vu_qp_connect(&c, b.qp, a.qp->qp_num))
 		return -1;
@@ -56,24 +40,7 @@ static char *amap(size_t len, int prot)
 	return p;
 }
 
-static void fill(char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-}
-
 /* first mismatch of p against the pattern, or -1 */
-static long check(const char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff))
-			return (long)i;
-	return -1;
-}
 
 static long check_zero(const char *p, size_t len)
 {
@@ -153,13 +120,7 @@ int main(int argc, char **argv)
 	long bad;
 
 	tap_plan(9 + 3 * it);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, 0)) {
 		tap_skip_rest(9 + 3 * it, "device has no ODP support", "odp_fault");
 		return 0;
@@ -183,9 +144,9 @@ int main(int argc, char **argv)
 	tap_ok(!st && bad < 0, "write untouched -> untouched (status %d, first nonzero %ld)", st, bad);
 
 	/* 2: CPU fills src; RDMA write, odd offsets, 3 MiB */
-	fill(src, LEN, 1);
+	vu_fill(src, LEN, 1);
 	st = rdma(smr, src, LEN, dmr, dst, IBV_WR_RDMA_WRITE, &wc);
-	bad = check(dst, LEN, 1);
+	bad = vu_mismatch(dst, LEN, 1);
 	tap_ok(!st && bad < 0 && check_zero(dbase, 4093) < 0 &&
 	       check_zero(dst + LEN, BUFSZ - 4093 - LEN) < 0,
 	       "RDMA write %u bytes at odd offsets (status %d, mismatch at %ld)", LEN, st, bad);
@@ -194,28 +155,28 @@ int main(int argc, char **argv)
 		/* drop both sides' pages: invalidation, then faults again */
 		madvise(sbase, BUFSZ, MADV_DONTNEED);
 		madvise(dbase, BUFSZ, MADV_DONTNEED);
-		fill(src, LEN, 10 + i);
+		vu_fill(src, LEN, 10 + i);
 		st = rdma(smr, src, LEN, dmr, dst, IBV_WR_RDMA_WRITE, &wc);
-		bad = check(dst, LEN, 10 + i);
+		bad = vu_mismatch(dst, LEN, 10 + i);
 		tap_ok(!st && bad < 0, "iter %d: write after MADV_DONTNEED (status %d, mismatch %ld)", i, st, bad);
 
 		/* RDMA read into the local buffer that was just dropped */
 		madvise(sbase, BUFSZ, MADV_DONTNEED);
 		st = rdma(smr, src, LEN, dmr, dst, IBV_WR_RDMA_READ, &wc);
-		bad = check(src, LEN, 10 + i);
+		bad = vu_mismatch(src, LEN, 10 + i);
 		tap_ok(!st && bad < 0, "iter %d: read into dropped pages (status %d, mismatch %ld)", i, st, bad);
 
 		/* send/recv with 3 SGEs each side, receive buffer dropped */
 		madvise(dbase, BUFSZ, MADV_DONTNEED);
-		fill(src, LEN, 20 + i);
+		vu_fill(src, LEN, 20 + i);
 		st = sendrecv(smr, src, dmr, dbase + 1, &wc);
-		bad = check(dbase + 1, LEN, 20 + i);
+		bad = vu_mismatch(dbase + 1, LEN, 20 + i);
 		tap_ok(!st && bad < 0, "iter %d: send/recv 3 SGEs (status %d, mismatch %ld)", i, st, bad);
 	}
 
 	/* read-only mapping read remotely through a read-only ODP MR */
 	ro = amap(BUFSZ, PROT_READ | PROT_WRITE);
-	fill(ro + 99, LEN, 3);
+	vu_fill(ro + 99, LEN, 3);
 	mprotect(ro, BUFSZ, PROT_READ);
 	madvise(dbase, BUFSZ, MADV_DONTNEED);
 	romr = ibv_reg_mr(c.pd, ro, BUFSZ, IBV_ACCESS_REMOTE_READ | ODP);
@@ -223,7 +184,7 @@ int main(int argc, char **argv)
 	       romr ? "ok" : strerror(errno));
 	if (romr) {
 		st = rdma(dmr, dst, LEN, romr, ro + 99, IBV_WR_RDMA_READ, &wc);
-		bad = check(dst, LEN, 3);
+		bad = vu_mismatch(dst, LEN, 3);
 		tap_ok(!st && bad < 0, "RDMA read from read-only mapping (status %d, mismatch %ld)", st, bad);
 	} else {
 		tap_ok(0, "RDMA read from read-only mapping");

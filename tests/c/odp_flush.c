@@ -293,13 +293,7 @@ int main(void)
 	int st, i, e;
 
 	tap_plan(NTESTS);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!c.pd)
 		tap_bail("alloc pd: %s", strerror(errno));
 

@@ -45,24 +45,6 @@ static void counters(struct cnt *k)
 	k->pinval = vu_hw_counter(c.ctx, "odp_pages_invalidated");
 }
 
-static void fill(char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (char)((i * 29 + seed * 13 + (i >> 11)) & 0xff);
-}
-
-static long check(const char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != (char)((i * 29 + seed * 13 + (i >> 11)) & 0xff))
-			return (long)i;
-	return -1;
-}
-
 static int wait1(struct vu_qp *q, struct ibv_wc *wc)
 {
 	return vu_poll(q->cq, wc, 60) == 1 ? (int)wc->status : -1;
@@ -158,13 +140,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--no-hugetlb-access"))
 		hflag = 0;
 	tap_plan(NTESTS);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!c.pd)
 		tap_bail("alloc pd: %s", strerror(errno));
 	if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT))
@@ -202,11 +178,11 @@ int main(int argc, char **argv)
 		skip_all("no ODP huge page MR");
 
 	/* 2: a whole fresh huge page written by RDMA: one fault, one page */
-	fill(p, HP, 1);
+	vu_fill(p, HP, 1);
 	counters(&k0);
 	st = rdma(pmr, p, HP, hmr, h + HP, IBV_WR_RDMA_WRITE);
 	counters(&k1);
-	bad = check(h + HP, HP, 1);
+	bad = vu_mismatch(h + HP, HP, 1);
 	tap_ok(!st && bad < 0 && k1.faults - k0.faults == 1 && k1.pages - k0.pages == 1,
 	       "RDMA write of a fresh 2 MiB page: status %d, mismatch %ld, odp_page_faults +%lld, odp_pages_faulted +%lld (want +1, +1)",
 	       st, bad, k1.faults - k0.faults, k1.pages - k0.pages);
@@ -220,11 +196,11 @@ int main(int argc, char **argv)
 	 */
 	off = HP - 12345;
 	len = HP + 2 * 12345 + 4321;
-	fill(p, len, 2);
+	vu_fill(p, len, 2);
 	counters(&k0);
 	st = rdma(pmr, p, len, hmr, h + off, IBV_WR_RDMA_WRITE);
 	counters(&k1);
-	bad = check(h + off, len, 2);
+	bad = vu_mismatch(h + off, len, 2);
 	tap_ok(!st && bad < 0 && !h[off - 1] && !h[off + len] &&
 	       k1.faults - k0.faults == 2 && k1.pages - k0.pages >= 2 &&
 	       k1.pages - k0.pages <= 4,
@@ -233,7 +209,7 @@ int main(int argc, char **argv)
 	renew(st);
 
 	/* 4: RDMA read straddling both boundaries */
-	fill(h, LEN, 3);
+	vu_fill(h, LEN, 3);
 	off = HP / 2 + 333;
 	len = 2 * HP + 777;
 	memset(r, 0, LEN);
@@ -252,10 +228,10 @@ int main(int argc, char **argv)
 	/* 5: send into an ODP huge page receive buffer across a boundary */
 	off = 2 * HP - 5000;
 	len = HP + 4321;
-	fill(p, len, 5);
+	vu_fill(p, len, 5);
 	memset(h, 0, LEN);
 	st = sendrecv(pmr, p, hmr, h + off, len);
-	bad = check(h + off, len, 5);
+	bad = vu_mismatch(h + off, len, 5);
 	tap_ok(!st && bad < 0 && !h[off - 1] && !h[off + len],
 	       "send %u bytes into ODP huge pages at %#x: status %d, mismatch %ld",
 	       len, off, st, bad);
@@ -264,10 +240,10 @@ int main(int argc, char **argv)
 	/* 6: send from ODP huge pages across a boundary */
 	off = HP - 777;
 	len = HP + 1000;
-	fill(h + off, len, 6);
+	vu_fill(h + off, len, 6);
 	memset(r, 0, LEN);
 	st = sendrecv(hmr, h + off, pmr, r, len);
-	bad = check(r, len, 6);
+	bad = vu_mismatch(r, len, 6);
 	tap_ok(!st && bad < 0 && !r[len],
 	       "send %u bytes from ODP huge pages at %#x: status %d, mismatch %ld",
 	       len, off, st, bad);
@@ -283,11 +259,11 @@ int main(int argc, char **argv)
 	tap_ok(k1.inval - k0.inval == 1 && k1.pinval - k0.pinval == 1,
 	       "MADV_DONTNEED of a huge page: odp_invalidations +%lld, odp_pages_invalidated +%lld (want +1, +1)",
 	       k1.inval - k0.inval, k1.pinval - k0.pinval);
-	fill(p, 65536, 8);
+	vu_fill(p, 65536, 8);
 	counters(&k0);
 	st = rdma(pmr, p, 65536, hmr, h + HP + HP / 2, IBV_WR_RDMA_WRITE);
 	counters(&k1);
-	bad = check(h + HP + HP / 2, 65536, 8);
+	bad = vu_mismatch(h + HP + HP / 2, 65536, 8);
 	tap_ok(!st && bad < 0 && !h[HP] && k1.faults - k0.faults == 1 &&
 	       k1.pages - k0.pages == 1,
 	       "64 KiB RDMA write after MADV_DONTNEED: status %d, mismatch %ld, odp_page_faults +%lld, odp_pages_faulted +%lld (want +1, +1)",

@@ -27,47 +27,13 @@ static struct vu_ctx c;
 static struct vu_qp a, b;
 static struct ibv_mr *imr;
 
-static int mkqp(struct vu_qp *q)
-{
-	struct ibv_qp_init_attr ia = {0};
-
-	q->cq = ibv_create_cq(c.ctx, 64, NULL, NULL, 0);
-	if (!q->cq)
-		return -1;
-	ia.send_cq = ia.recv_cq = q->cq;
-	ia.qp_type = IBV_QPT_RC;
-	ia.sq_sig_all = 1;
-	ia.cap.max_send_wr = ia.cap.max_recv_wr = 16;
-	ia.cap.max_send_sge = ia.cap.max_recv_sge = 2;
-	q->qp = ibv_create_qp(c.pd, &ia);
-	return q->qp ? 0 : -1;
-}
-
 static void mkpair(void)
 {
 	vu_qp_destroy(&a);
 	vu_qp_destroy(&b);
-	if (mkqp(&a) || mkqp(&b) ||
+	if (vu_qp_create(&c, &a, 16) || vu_qp_create(&c, &b, 16) ||
 	    vu_qp_connect(&c, a.qp, b.qp->qp_num) || vu_qp_connect(&c, b.qp, a.qp->qp_num))
 		tap_bail("QP setup: %s", strerror(errno));
-}
-
-static void fill(char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
-}
-
-static long check(const char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff))
-			return (long)i;
-	return -1;
 }
 
 /* status of the completion of q, -1 on timeout */
@@ -147,19 +113,19 @@ static int pass(char *r[3], unsigned int seed, const char *tag)
 	int st, ok, fails = 0;
 	long bad;
 
-	fill(x, LEN, seed);
+	vu_fill(x, LEN, seed);
 	st = rdma((uintptr_t)x, LEN, (uintptr_t)y, IBV_WR_RDMA_WRITE);
-	bad = check(y, LEN, seed);
+	bad = vu_mismatch(y, LEN, seed);
 	fails += !tap_ok(!st && bad < 0, "%s: RDMA write %u bytes, %llu GiB apart (status %d, mismatch %ld)",
 			 tag, LEN, (unsigned long long)((r[1] - r[0]) / GIB), st, bad);
 
 	st = rdma((uintptr_t)z, LEN, (uintptr_t)y, IBV_WR_RDMA_READ);
-	bad = check(z, LEN, seed);
+	bad = vu_mismatch(z, LEN, seed);
 	fails += !tap_ok(!st && bad < 0, "%s: RDMA read %u bytes (status %d, mismatch %ld)",
 			 tag, LEN, st, bad);
 
 	st = sendrecv((uintptr_t)z, (uintptr_t)w, LEN);
-	bad = check(w, LEN, seed);
+	bad = vu_mismatch(w, LEN, seed);
 	fails += !tap_ok(!st && bad < 0, "%s: send/recv %u bytes (status %d, mismatch %ld)",
 			 tag, LEN, st, bad);
 
@@ -182,13 +148,7 @@ int main(void)
 	int i, st;
 
 	tap_plan(NTESTS);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!c.pd)
 		tap_bail("alloc pd: %s", strerror(errno));
 	if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT)) {

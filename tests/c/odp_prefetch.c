@@ -73,22 +73,6 @@ static int advise1(struct ibv_mr *mr, void *addr, uint32_t len, uint32_t advice,
 	return advise(c.pd, advice, flags, &sge, 1);
 }
 
-static int mkqp(struct vu_qp *q)
-{
-	struct ibv_qp_init_attr ia = {0};
-
-	q->cq = ibv_create_cq(c.ctx, 64, NULL, NULL, 0);
-	if (!q->cq)
-		return -1;
-	ia.send_cq = ia.recv_cq = q->cq;
-	ia.qp_type = IBV_QPT_RC;
-	ia.sq_sig_all = 1;
-	ia.cap.max_send_wr = ia.cap.max_recv_wr = 16;
-	ia.cap.max_send_sge = ia.cap.max_recv_sge = 1;
-	q->qp = ibv_create_qp(c.pd, &ia);
-	return q->qp ? 0 : -1;
-}
-
 static char *amap(size_t len)
 {
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -98,14 +82,6 @@ static char *amap(size_t len)
 	/* no huge page collapse behind our back: it would invalidate */
 	madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
-}
-
-static void fill(char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
 }
 
 /* number of pages of [p, p + len) resident in the CPU page tables */
@@ -180,13 +156,7 @@ int main(void)
 	long r1, r2;
 
 	tap_plan(NTESTS);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	opd = ibv_alloc_pd(c.ctx);
 	if (!c.pd || !opd)
 		tap_bail("alloc pd: %s", strerror(errno));
@@ -197,7 +167,7 @@ int main(void)
 	}
 	if (faults() < 0)
 		tap_bail("no odp_page_faults counter");
-	if (mkqp(&a) || mkqp(&b) ||
+	if (vu_qp_create(&c, &a, 16) || vu_qp_create(&c, &b, 16) ||
 	    vu_qp_connect(&c, a.qp, b.qp->qp_num) || vu_qp_connect(&c, b.qp, a.qp->qp_num))
 		tap_bail("QP setup: %s", strerror(errno));
 
@@ -209,7 +179,7 @@ int main(void)
 		tap_bail("reg ODP MR: %s", strerror(errno));
 
 	/* 1-2: synchronous PREFETCH of the source, PREFETCH_WRITE of the target */
-	fill(s, BUFSZ, 1);
+	vu_fill(s, BUFSZ, 1);
 	pf0 = prefetches();
 	e1 = advise1(smr, s, BUFSZ, PF, SYNC);
 	pf1 = prefetches();
@@ -330,7 +300,7 @@ int main(void)
 	} else {
 		ib = amap(BUFSZ);
 		madvise(s, BUFSZ, MADV_DONTNEED);
-		fill(s, BUFSZ, 3);
+		vu_fill(s, BUFSZ, 3);
 		sg[0] = (struct ibv_sge){ (uintptr_t)ib, BUFSZ, imr->lkey };
 		sg[1] = (struct ibv_sge){ (uintptr_t)s, BUFSZ, smr->lkey };
 		e1 = advise(c.pd, PFW, SYNC, sg, 2);

@@ -50,13 +50,7 @@ int main(int argc, char **argv)
 	long mis;
 
 	tap_plan(5);
-	c.ctx = vu_open(NULL);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, 0)) {
 		tap_skip_rest(5, "device has no ODP support", "odp_race");
 		return 0;
@@ -97,13 +91,13 @@ int main(int argc, char **argv)
 	       i, (unsigned long)drops);
 
 	/* quiet again: exact data */
-	fill(rb1 + 5, LEN, 77);
+	vu_fill(rb1 + 5, LEN, 77);
 	st = rdma(m1, rb1 + 5, LEN, m2, rb2 + 4091, IBV_WR_RDMA_WRITE, &wc);
-	mis = check(rb2 + 4091, LEN, 77);
+	mis = vu_mismatch(rb2 + 4091, LEN, 77);
 	tap_ok(!st && mis < 0, "write after the race is exact (status %d, mismatch %ld)", st, mis);
 	madvise(rb1, BUFSZ, MADV_DONTNEED);
 	st = rdma(m1, rb1 + 9, LEN, m2, rb2 + 4091, IBV_WR_RDMA_READ, &wc);
-	mis = check(rb1 + 9, LEN, 77);
+	mis = vu_mismatch(rb1 + 9, LEN, 77);
 	tap_ok(!st && mis < 0, "read after the race is exact (status %d, mismatch %ld)", st, mis);
 
 	/* deregister the target of an RDMA write in flight */

@@ -69,24 +69,6 @@ static int uc_connect(struct ibv_qp *qp, uint32_t remote_qpn)
 	return ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_SQ_PSN);
 }
 
-static void fill(char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (char)((i * 37 + seed * 11 + (i >> 10)) & 0xff);
-}
-
-static long mismatch(const char *p, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != (char)((i * 37 + seed * 11 + (i >> 10)) & 0xff))
-			return (long)i;
-	return -1;
-}
-
 static int post_recv(struct ibv_mr *mr, char *buf, uint32_t len)
 {
 	struct ibv_sge sge = { (uintptr_t)buf, len, mr->lkey };
@@ -127,7 +109,7 @@ static long wait_data(const char *dst, size_t len, unsigned int seed)
 	long bad;
 
 	do {
-		bad = mismatch(dst, len, seed);
+		bad = vu_mismatch(dst, len, seed);
 		if (bad < 0)
 			return -1;
 		sched_yield();
@@ -156,13 +138,7 @@ int main(int argc, char **argv)
 			tap_bail("usage: odp_uc [-d DEV] [-g GID_INDEX]");
 	}
 	tap_plan(PLAN);
-	c.ctx = vu_open(dev);
-	if (!c.ctx)
-		tap_bail("no device");
-	c.gid_index = vu_gid_index(c.ctx, -1);
-	if (c.gid_index < 0 || ibv_query_gid(c.ctx, 1, c.gid_index, &c.gid))
-		tap_bail("no gid");
-	c.pd = ibv_alloc_pd(c.ctx);
+	vu_setup(&c, dev);
 	if (!c.pd)
 		tap_bail("alloc pd: %s", strerror(errno));
 
@@ -194,14 +170,14 @@ int main(int argc, char **argv)
 		tap_bail("register ODP MRs: %s", strerror(errno));
 
 	/* 2: send/recv, multi-packet, into a receive buffer never touched */
-	fill(sbuf + 7, MSG, 1);
+	vu_fill(sbuf + 7, MSG, 1);
 	f0 = vu_hw_counter(c.ctx, "odp_page_faults");
 	if (post_recv(dmr, dbuf + 3, MSG))
 		tap_bail("post recv: %s", strerror(errno));
 	st = post_send(IBV_WR_SEND, smr, sbuf + 7, MSG, NULL, NULL, 0);
 	if (!st)
 		st = recv_done(&wc);
-	bad = mismatch(dbuf + 3, MSG, 1);
+	bad = vu_mismatch(dbuf + 3, MSG, 1);
 	tap_ok(!st && wc.byte_len == MSG && bad < 0,
 	       "UC send %u bytes into untouched ODP memory (status %d, len %u, mismatch at %ld)",
 	       MSG, st, wc.byte_len, bad);
@@ -213,14 +189,14 @@ int main(int argc, char **argv)
 		       f0, f1);
 
 	/* 4: the same again over mapped pages: no fault at all */
-	fill(sbuf + 7, MSG, 2);
+	vu_fill(sbuf + 7, MSG, 2);
 	f0 = vu_hw_counter(c.ctx, "odp_page_faults");
 	if (post_recv(dmr, dbuf + 3, MSG))
 		tap_bail("post recv: %s", strerror(errno));
 	st = post_send(IBV_WR_SEND, smr, sbuf + 7, MSG, NULL, NULL, 0);
 	if (!st)
 		st = recv_done(&wc);
-	bad = mismatch(dbuf + 3, MSG, 2);
+	bad = vu_mismatch(dbuf + 3, MSG, 2);
 	f1 = vu_hw_counter(c.ctx, "odp_page_faults");
 	tap_ok(!st && bad < 0 && f1 == f0,
 	       "second UC send over mapped pages: data right, no fault (status %d, mismatch %ld, faults %lld -> %lld)",
@@ -230,7 +206,7 @@ int main(int argc, char **argv)
 	inv0 = vu_hw_counter(c.ctx, "odp_invalidations");
 	madvise(sbuf, BUFSZ, MADV_DONTNEED);
 	madvise(dbuf, BUFSZ, MADV_DONTNEED);
-	fill(sbuf + 4000, MSG, 3);
+	vu_fill(sbuf + 4000, MSG, 3);
 	st = post_send(IBV_WR_RDMA_WRITE, smr, sbuf + 4000, MSG, dmr, dbuf + 8191, 0);
 	bad = wait_data(dbuf + 8191, MSG, 3);
 	tap_ok(!st && bad < 0, "UC RDMA write into dropped ODP pages (status %d, mismatch at %ld)",
@@ -243,14 +219,14 @@ int main(int argc, char **argv)
 		       inv0, vu_hw_counter(c.ctx, "odp_invalidations"));
 
 	/* 7: write with immediate consumes a receive WQE */
-	fill(sbuf, MSG, 4);
+	vu_fill(sbuf, MSG, 4);
 	madvise(dbuf, BUFSZ, MADV_DONTNEED);
 	if (post_recv(dmr, dbuf, 0))
 		tap_bail("post recv: %s", strerror(errno));
 	st = post_send(IBV_WR_RDMA_WRITE_WITH_IMM, smr, sbuf, MSG, dmr, dbuf + 100, 0x1234abcd);
 	if (!st)
 		st = recv_done(&wc);
-	bad = mismatch(dbuf + 100, MSG, 4);
+	bad = vu_mismatch(dbuf + 100, MSG, 4);
 	tap_ok(!st && (wc.wc_flags & IBV_WC_WITH_IMM) && be32toh(wc.imm_data) == 0x1234abcd &&
 	       bad < 0,
 	       "UC RDMA write with immediate into dropped ODP pages (status %d, imm %#x, mismatch %ld)",
@@ -265,7 +241,7 @@ int main(int argc, char **argv)
 	st = post_send(IBV_WR_RDMA_WRITE, smr, sbuf, 8192, dmr, dbuf + 33 * 4096, 0);
 	tap_ok(st == IBV_WC_SUCCESS, "UC write into an unmapped hole completes at the requester (status %d)",
 	       st);
-	fill(sbuf, MSG, 5);
+	vu_fill(sbuf, MSG, 5);
 	st = post_send(IBV_WR_RDMA_WRITE, smr, sbuf, MSG, dmr, dbuf + 4096, 0);
 	bad = wait_data(dbuf + 4096, MSG, 5);
 	tap_ok(!st && bad < 0, "the UC QP still works after the dropped write (status %d, mismatch %ld)",

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <infiniband/verbs.h>
+#include "tap.h"
 
 struct vu_ctx {
 	struct ibv_context *ctx;
@@ -95,6 +96,48 @@ static inline int vu_odp_caps(struct ibv_context *ctx, uint64_t *gen, uint32_t *
 	return 0;
 }
 
+/*
+ * Open the device DEV (or $RXE_DEV), find the GID, allocate a PD: the
+ * start of every test.  Bails out (TAP) on any failure.
+ */
+static inline void vu_setup(struct vu_ctx *c, const char *dev)
+{
+	c->ctx = vu_open(dev);
+	if (!c->ctx)
+		tap_bail("no RDMA device %s", dev ? dev : "($RXE_DEV or first)");
+	c->gid_index = vu_gid_index(c->ctx, -1);
+	if (c->gid_index < 0 || ibv_query_gid(c->ctx, 1, c->gid_index, &c->gid))
+		tap_bail("no RoCE v2 IPv4 GID on %s", ibv_get_device_name(c->ctx->device));
+	c->pd = ibv_alloc_pd(c->ctx);
+	if (!c->pd)
+		tap_bail("ibv_alloc_pd: %s", strerror(errno));
+}
+
+/* Test data: byte I of a buffer filled with SEED (pages differ too). */
+static inline char vu_pattern(size_t i, unsigned int seed)
+{
+	return (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
+}
+
+static inline void vu_fill(char *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = vu_pattern(i, seed);
+}
+
+/* The first byte of P that is not the pattern of SEED, or -1. */
+static inline long vu_mismatch(const char *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != vu_pattern(i, seed))
+			return (long)i;
+	return -1;
+}
+
 /* Does the device report ODP with all of the RC transport caps RC_CAPS? */
 static inline int vu_has_odp(struct ibv_context *ctx, uint32_t rc_caps)
 {
@@ -131,26 +174,6 @@ static inline int vu_poll(struct ibv_cq *cq, struct ibv_wc *wc, double secs)
 	return 0;
 }
 
-static inline int vu_qp_create(struct vu_ctx *c, struct vu_qp *q, int depth)
-{
-	struct ibv_qp_init_attr ia;
-
-	q->cq = ibv_create_cq(c->ctx, 2 * depth, NULL, NULL, 0);
-	if (!q->cq)
-		return -1;
-	memset(&ia, 0, sizeof(ia));
-	ia.send_cq = q->cq;
-	ia.recv_cq = q->cq;
-	ia.qp_type = IBV_QPT_RC;
-	ia.sq_sig_all = 1;
-	ia.cap.max_send_wr = depth;
-	ia.cap.max_recv_wr = depth;
-	ia.cap.max_send_sge = 1;
-	ia.cap.max_recv_sge = 1;
-	q->qp = ibv_create_qp(c->pd, &ia);
-	return q->qp ? 0 : -1;
-}
-
 static inline void vu_qp_destroy(struct vu_qp *q)
 {
 	if (q->qp)
@@ -162,9 +185,11 @@ static inline void vu_qp_destroy(struct vu_qp *q)
 }
 
 /*
- * An extended RC QP for the ibv_wr_* API, able to post the operations in
- * SEND_OPS (IBV_QP_EX_WITH_*).  0, or -1 with errno set.
+ * An RC QP with its own CQ: DEPTH work requests of up to VU_MAX_SGE SGEs
+ * each way, every send signalled.  With SEND_OPS (IBV_QP_EX_WITH_*) it is
+ * an extended QP for the ibv_wr_* API.  0, or -1 with errno set.
  */
+#define VU_MAX_SGE	4
 static inline int vu_qpx_create(struct vu_ctx *c, struct vu_qp *q, int depth,
 				uint64_t send_ops)
 {
@@ -180,13 +205,21 @@ static inline int vu_qpx_create(struct vu_ctx *c, struct vu_qp *q, int depth,
 	ia.sq_sig_all = 1;
 	ia.cap.max_send_wr = depth;
 	ia.cap.max_recv_wr = depth;
-	ia.cap.max_send_sge = 1;
-	ia.cap.max_recv_sge = 1;
-	ia.comp_mask = IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+	ia.cap.max_send_sge = VU_MAX_SGE;
+	ia.cap.max_recv_sge = VU_MAX_SGE;
+	ia.comp_mask = IBV_QP_INIT_ATTR_PD;
 	ia.pd = c->pd;
-	ia.send_ops_flags = send_ops;
+	if (send_ops) {
+		ia.comp_mask |= IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
+		ia.send_ops_flags = send_ops;
+	}
 	q->qp = ibv_create_qp_ex(c->ctx, &ia);
 	return q->qp ? 0 : -1;
+}
+
+static inline int vu_qp_create(struct vu_ctx *c, struct vu_qp *q, int depth)
+{
+	return vu_qpx_create(c, q, depth, 0);
 }
 
 /*
