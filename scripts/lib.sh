@@ -4,8 +4,10 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${RXE_ODP_WORK:-$TOP/work}
-TREE=$WORK/linux
-BUILDS=$WORK/build
+# the reference tree and the build directories (overridable: scripts/test
+# builds the test kernel in a second tree while the checks use the first)
+TREE=${RXE_ODP_TREE:-$WORK/linux}
+BUILDS=${RXE_ODP_BUILDS:-$WORK/build}
 RESULTS=${RXE_ODP_RESULTS:-$TOP/results}
 # the series and its patches (overridable, e.g. by the check selftest)
 SERIES=${RXE_ODP_SERIES:-$TOP/series}
