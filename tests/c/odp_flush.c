@@ -182,11 +182,11 @@ static int find_sq(const char **why)
 	uint32_t pi;
 
 	sq = NULL;
-	if (!queue_ok("RQ", &pq->rq_mmap_info, &pq->rq, sizeof(struct rxe_recv_wqe), 1)) {
+	if (!queue_ok("RQ", &pq->rq_mmap_info, &pq->rq, sizeof(struct rxe_recv_wqe), VU_MAX_SGE)) {
 		*why = "provider RQ not where rdma-core 44's struct rxe_qp has it";
 		return -1;
 	}
-	if (!queue_ok("SQ", &pq->sq_mmap_info, &pq->sq, sizeof(struct rxe_send_wqe), 1)) {
+	if (!queue_ok("SQ", &pq->sq_mmap_info, &pq->sq, sizeof(struct rxe_send_wqe), VU_MAX_SGE)) {
 		*why = "provider SQ not where rdma-core 44's struct rxe_qp has it";
 		return -1;
 	}
