@@ -84,25 +84,8 @@ static int sendrecv(struct ibv_mr *smr, char *sbuf, struct ibv_mr *rmr, char *rb
 {
 	struct ibv_sge ss = { (uintptr_t)sbuf, len, smr->lkey };
 	struct ibv_sge rs = { (uintptr_t)rbuf, len, rmr->lkey };
-	struct ibv_recv_wr rwr = { .sg_list = &rs, .num_sge = 1 }, *rbad;
-	struct ibv_send_wr swr = {0}, *sbad;
-	struct ibv_wc wc;
-	int st;
 
-	if (ibv_post_recv(b.qp, &rwr, &rbad))
-		return -2;
-	swr.sg_list = &ss;
-	swr.num_sge = 1;
-	swr.opcode = IBV_WR_SEND;
-	if (ibv_post_send(a.qp, &swr, &sbad))
-		return -2;
-	st = wait1(&a, &wc);
-	if (st)
-		return st;
-	st = wait1(&b, &wc);
-	if (st)
-		return st;
-	return wc.byte_len == len ? 0 : -3;
+	return vu_sendrecv(&a, &b, &ss, &rs, 60);
 }
 
 static long free_hugepages(void)

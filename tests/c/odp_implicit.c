@@ -79,25 +79,8 @@ static int fetch_add(uint64_t laddr, uint64_t raddr, uint64_t add)
 static int sendrecv(uint64_t src, uint64_t dst, uint32_t len)
 {
 	struct ibv_sge ss = { src, len, imr->lkey }, rs = { dst, len, imr->lkey };
-	struct ibv_recv_wr rwr = { .sg_list = &rs, .num_sge = 1 }, *rbad;
-	struct ibv_send_wr swr = {0}, *sbad;
-	struct ibv_wc wc;
-	int st;
 
-	if (ibv_post_recv(b.qp, &rwr, &rbad))
-		return -2;
-	swr.sg_list = &ss;
-	swr.num_sge = 1;
-	swr.opcode = IBV_WR_SEND;
-	if (ibv_post_send(a.qp, &swr, &sbad))
-		return -2;
-	st = wait1(&a, &wc);
-	if (st)
-		return st;
-	st = wait1(&b, &wc);
-	if (st)
-		return st;
-	return wc.byte_len == len ? 0 : -3;
+	return vu_sendrecv(&a, &b, &ss, &rs, 30);
 }
 
 /*

@@ -303,6 +303,32 @@ static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t re
 	return vu_qp_connect_access(c, qp, remote_qpn, VU_QP_ACCESS);
 }
 
+/*
+ * Post a receive of RS on B and a send of SS on A, wait SECS seconds for
+ * each completion.  0 when both succeed and the receive got SS's length;
+ * else the first bad completion status, -1 on a timeout, -2 if posting
+ * failed, -3 on a wrong length.
+ */
+static inline int vu_sendrecv(struct vu_qp *a, struct vu_qp *b, struct ibv_sge *ss,
+			      struct ibv_sge *rs, double secs)
+{
+	struct ibv_recv_wr rwr = { .sg_list = rs, .num_sge = 1 }, *rbad;
+	struct ibv_send_wr swr = { .sg_list = ss, .num_sge = 1, .opcode = IBV_WR_SEND }, *sbad;
+	struct ibv_wc wc;
+
+	if (ibv_post_recv(b->qp, &rwr, &rbad) || ibv_post_send(a->qp, &swr, &sbad))
+		return -2;
+	if (vu_poll(a->cq, &wc, secs) != 1)
+		return -1;
+	if (wc.status)
+		return (int)wc.status;
+	if (vu_poll(b->cq, &wc, secs) != 1)
+		return -1;
+	if (wc.status)
+		return (int)wc.status;
+	return wc.byte_len == ss->length ? 0 : -3;
+}
+
 /* Two RC QPs A and B connected to each other. 0 or -1. */
 static inline int vu_pair(struct vu_ctx *c, struct vu_qp *a, struct vu_qp *b, int depth)
 {
