@@ -9,12 +9,8 @@
  * requests get their errno; deregistration right after an asynchronous
  * prefetch of a big range neither hangs nor leaves a kernel report.
  */
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <rdma/rdma_user_ioctl_cmds.h>
-#include <rdma/ib_user_ioctl_cmds.h>
-#include <rdma/ib_user_ioctl_verbs.h>
 #include "tap.h"
 #include "verbs_util.h"
 
@@ -33,44 +29,11 @@
 static struct vu_ctx c;
 static struct vu_qp a, b;
 
-/* UVERBS_METHOD_ADVISE_MR on the command fd.  0 or -errno. */
-static int advise(struct ibv_pd *pd, uint32_t advice, uint32_t flags,
-		  struct ibv_sge *sg, unsigned int n)
-{
-	struct {
-		struct ib_uverbs_ioctl_hdr hdr;
-		struct ib_uverbs_attr attr[4];
-	} req;
-
-	memset(&req, 0, sizeof(req));
-	req.hdr.length = sizeof(req);
-	req.hdr.object_id = UVERBS_OBJECT_MR;
-	req.hdr.method_id = UVERBS_METHOD_ADVISE_MR;
-	req.hdr.num_attrs = 4;
-	req.hdr.driver_id = RDMA_DRIVER_RXE;
-	req.attr[0].attr_id = UVERBS_ATTR_ADVISE_MR_PD_HANDLE;
-	req.attr[0].flags = UVERBS_ATTR_F_MANDATORY;
-	req.attr[0].data = pd->handle;
-	req.attr[1].attr_id = UVERBS_ATTR_ADVISE_MR_ADVICE;
-	req.attr[1].flags = UVERBS_ATTR_F_MANDATORY;
-	req.attr[1].len = sizeof(uint64_t);
-	req.attr[1].data = advice;
-	req.attr[2].attr_id = UVERBS_ATTR_ADVISE_MR_FLAGS;
-	req.attr[2].flags = UVERBS_ATTR_F_MANDATORY;
-	req.attr[2].len = sizeof(uint64_t);
-	req.attr[2].data = flags;
-	req.attr[3].attr_id = UVERBS_ATTR_ADVISE_MR_SGE_LIST;
-	req.attr[3].flags = UVERBS_ATTR_F_MANDATORY;
-	req.attr[3].len = n * sizeof(*sg);
-	req.attr[3].data = (uintptr_t)sg;
-	return ioctl(c.ctx->cmd_fd, RDMA_VERBS_IOCTL, &req) ? -errno : 0;
-}
-
 static int advise1(struct ibv_mr *mr, void *addr, uint32_t len, uint32_t advice, uint32_t flags)
 {
 	struct ibv_sge sge = { (uintptr_t)addr, len, mr->lkey };
 
-	return advise(c.pd, advice, flags, &sge, 1);
+	return vu_advise_mr(c.pd, advice, flags, &sge, 1);
 }
 
 static char *amap(size_t len)
@@ -265,9 +228,9 @@ int main(void)
 	e1 = advise1(pmr, s, 4096, PF, SYNC);
 	tap_ok(e1 == -ENOENT, "pinned MR: %d (%s)", e1, strerror(-e1));
 	sg[0] = (struct ibv_sge){ (uintptr_t)s, 4096, smr->lkey ^ 0x55 };
-	e2 = advise(c.pd, PF, SYNC, sg, 1);
+	e2 = vu_advise_mr(c.pd, PF, SYNC, sg, 1);
 	sg[0].lkey = 0xfffff000;
-	e3 = advise(c.pd, PF, 0, sg, 1);
+	e3 = vu_advise_mr(c.pd, PF, 0, sg, 1);
 	tap_ok(e2 == -ENOENT && e3 == -ENOENT, "bad lkey: %d (%s), unknown index async: %d",
 	       e2, strerror(-e2), e3);
 	e1 = advise1(smr, s + BUFSZ - 4096, 8192, PF, SYNC);
@@ -285,7 +248,7 @@ int main(void)
 	/* a good SGE and a bad one: nothing done */
 	sg[0] = (struct ibv_sge){ (uintptr_t)s, 4096, smr->lkey };
 	sg[1] = (struct ibv_sge){ (uintptr_t)s, 4096, pmr->lkey };
-	e1 = advise(c.pd, PF, SYNC, sg, 2);
+	e1 = vu_advise_mr(c.pd, PF, SYNC, sg, 2);
 	pf1 = prefetches();
 	tap_ok(e1 == -ENOENT && pf1 == pf0 + 1,
 	       "good + bad SGE refused: %d; odp_prefetches +%lld (the one good request)",
@@ -303,7 +266,7 @@ int main(void)
 		vu_fill(s, BUFSZ, 3);
 		sg[0] = (struct ibv_sge){ (uintptr_t)ib, BUFSZ, imr->lkey };
 		sg[1] = (struct ibv_sge){ (uintptr_t)s, BUFSZ, smr->lkey };
-		e1 = advise(c.pd, PFW, SYNC, sg, 2);
+		e1 = vu_advise_mr(c.pd, PFW, SYNC, sg, 2);
 		r1 = resident(ib, BUFSZ);
 		tap_ok(!e1 && r1 == (long)BUFSZ / 4096,
 		       "sync PREFETCH_WRITE through the implicit MR + an explicit one: %d, %ld pages resident",
@@ -336,7 +299,7 @@ int main(void)
 	if (imr) {
 		sg[0] = (struct ibv_sge){ (uintptr_t)big, 4096, imr->lkey };
 		t = dereg_racing_prefetch(imr, big);
-		e4 = advise(c.pd, PF, SYNC, sg, 1);
+		e4 = vu_advise_mr(c.pd, PF, SYNC, sg, 1);
 	} else {
 		t = -1;
 		e4 = 0;

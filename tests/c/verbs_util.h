@@ -15,7 +15,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <infiniband/verbs.h>
+#include <rdma/rdma_user_ioctl_cmds.h>
+#include <rdma/ib_user_ioctl_cmds.h>
+#include <rdma/ib_user_ioctl_verbs.h>
 #include "tap.h"
 
 struct vu_ctx {
@@ -337,6 +341,69 @@ static inline int vu_pair(struct vu_ctx *c, struct vu_qp *a, struct vu_qp *b, in
 	if (vu_qp_connect(c, a->qp, b->qp->qp_num) || vu_qp_connect(c, b->qp, a->qp->qp_num))
 		return -1;
 	return 0;
+}
+
+/*
+ * UVERBS_METHOD_ADVISE_MR on the command fd of the context of PD: ADVICE
+ * (IB_UVERBS_ADVISE_MR_ADVICE_*) with FLAGS (IB_UVERBS_ADVISE_MR_FLAG_*)
+ * for the N ranges of SG.  rdma-core 44's rxe provider has no
+ * ibv_advise_mr(), so the ioctl is issued by hand.  0 or -errno.
+ */
+static inline int vu_advise_mr(struct ibv_pd *pd, uint32_t advice, uint32_t flags,
+			       struct ibv_sge *sg, unsigned int n)
+{
+	struct {
+		struct ib_uverbs_ioctl_hdr hdr;
+		struct ib_uverbs_attr attr[4];
+	} req;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.length = sizeof(req);
+	req.hdr.object_id = UVERBS_OBJECT_MR;
+	req.hdr.method_id = UVERBS_METHOD_ADVISE_MR;
+	req.hdr.num_attrs = 4;
+	req.hdr.driver_id = RDMA_DRIVER_RXE;
+	req.attr[0].attr_id = UVERBS_ATTR_ADVISE_MR_PD_HANDLE;
+	req.attr[0].flags = UVERBS_ATTR_F_MANDATORY;
+	req.attr[0].data = pd->handle;
+	req.attr[1].attr_id = UVERBS_ATTR_ADVISE_MR_ADVICE;
+	req.attr[1].flags = UVERBS_ATTR_F_MANDATORY;
+	req.attr[1].len = sizeof(uint64_t);
+	req.attr[1].data = advice;
+	req.attr[2].attr_id = UVERBS_ATTR_ADVISE_MR_FLAGS;
+	req.attr[2].flags = UVERBS_ATTR_F_MANDATORY;
+	req.attr[2].len = sizeof(uint64_t);
+	req.attr[2].data = flags;
+	req.attr[3].attr_id = UVERBS_ATTR_ADVISE_MR_SGE_LIST;
+	req.attr[3].flags = UVERBS_ATTR_F_MANDATORY;
+	req.attr[3].len = n * sizeof(*sg);
+	req.attr[3].data = (uintptr_t)sg;
+	return ioctl(pd->context->cmd_fd, RDMA_VERBS_IOCTL, &req) ? -errno : 0;
+}
+
+/*
+ * The options of the tests: -d DEV, returned (NULL: $RXE_DEV or the first
+ * device), and -g GID_INDEX, which goes to $RXE_GID_INDEX for
+ * vu_gid_index().  Anything else bails out with USAGE.
+ */
+static inline const char *vu_args(int argc, char **argv, const char *usage)
+{
+	const char *dev = NULL;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "d:g:")) != -1) {
+		switch (opt) {
+		case 'd':
+			dev = optarg;
+			break;
+		case 'g':
+			setenv("RXE_GID_INDEX", optarg, 1);
+			break;
+		default:
+			tap_bail("usage: %s", usage);
+		}
+	}
+	return dev;
 }
 
 #endif
