@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# TAP and bench helpers for the test scripts of tests/c (*.sh).  Source it.
+# The scripts run as root in the guest; the C programs are in $CTESTS_BIN.
+set -euo pipefail
+
+TAP_N=0 TAP_FAILED=0 TAP_PLAN=0
+tap_plan() { TAP_PLAN=$1; echo "1..$1"; }
+# tap_ok STATUS DESCRIPTION: STATUS 0 is ok (a command's exit status)
+tap_ok() {
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"
+	else echo "not ok $TAP_N - $2"; TAP_FAILED=$((TAP_FAILED + 1)); fi
+}
+tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $2 # SKIP $1"; }
+tap_skip_rest() { while [ $TAP_N -lt $TAP_PLAN ]; do tap_skip "$1" "${2:-skipped}"; done; }
+tap_diag() { printf '# %s\n' "$*"; }
+tap_bail() { echo "Bail out! $*"; exit 1; }
+tap_exit() { [ $TAP_FAILED -eq 0 ]; exit; }
+# tap_indent: a sub-program's TAP, as diagnostics of this one
+tap_indent() { sed 's/^/# | /'; }
+
+RXE_DEV=${RXE_DEV:-rxe0}
+ctest_bin() {	# NAME -> path of a C test program
+	local b=${CTESTS_BIN:-}
+	[ -n "$b" ] && [ -x "$b/$1" ] || tap_bail "no program $1 in CTESTS_BIN='$b' (make -C tests/c OUT=...)"
+	echo "$b/$1"
+}
+
+# hw_counter NAME: an rxe hw counter of port 1 ("odp_rnr_naks"); the core
+# caches them for 10 ms after a read, so wait that out first.
+hw_counter() {
+	sleep 0.03
+	cat "/sys/class/infiniband/$RXE_DEV/ports/1/hw_counters/$1" 2>/dev/null || echo -1
+}
+
+# Fault injection (Documentation/fault-injection): fi_on NAME PROBABILITY
+# [TIMES] makes NAME fail that percentage of its calls, silently, at most
+# TIMES (default 10^6) times; fi_count NAME: failures injected since fi_on;
+# fi_off NAME.
+FI=/sys/kernel/debug
+FI_TIMES=1000000
+fi_have() { [ -d "$FI/$1" ]; }
+fi_on() {
+	FI_TIMES=${3:-1000000}
+	echo 0 >"$FI/$1/verbose"
+	echo 1 >"$FI/$1/interval"
+	echo "$FI_TIMES" >"$FI/$1/times"
+	echo "$2" >"$FI/$1/probability"
+}
+fi_count() { echo $((FI_TIMES - $(cat "$FI/$1/times"))); }
+fi_off() { echo 0 >"$FI/$1/probability" 2>/dev/null || true; }
+
+# tap_run OUTFILE CMD...: run CMD, its output kept in OUTFILE and shown as
+# diagnostics; returns CMD's exit status.  Scratch files go in $TAP_TMP
+# (removed by tap_cleanup, which the scripts call from their EXIT trap).
+TAP_TMP=$(mktemp -d)
+tap_cleanup() { rm -rf "$TAP_TMP"; }
+tap_run() {
+	local f=$1 st=0
+	shift
+	"$@" >"$f" 2>&1 || st=$?
+	tap_indent <"$f"
+	return $st
+}
+# tap_stream OUTFILE CMD...: the same, but shown line by line as it comes
+# (for a run that may bring the kernel down before it ends)
+tap_stream() {
+	local f=$1 st=0
+	shift
+	"$@" 2>&1 | tee "$f" | sed -u 's/^/# | /' || st=${PIPESTATUS[0]}
+	return $st
+}
