@@ -228,20 +228,16 @@ static inline int vu_qp_create(struct vu_ctx *c, struct vu_qp *q, int depth)
 
 /*
  * Value of the hw counter NAME (e.g. "odp_page_faults") of port 1 of the
- * device of CTX, from sysfs.  -1 if it cannot be read.
+ * device of CTX, from sysfs, as the IB core has it cached: it may lag by
+ * up to RDMA_HW_STATS_DEFAULT_LIFESPAN (10 ms).  For watching a counter
+ * move while traffic runs.  -1 if it cannot be read.
  */
-static inline long long vu_hw_counter(struct ibv_context *ctx, const char *name)
+static inline long long vu_hw_counter_cached(struct ibv_context *ctx, const char *name)
 {
 	char path[512];
 	long long v = -1;
 	FILE *f;
 
-	/*
-	 * The IB core caches hw counters for RDMA_HW_STATS_DEFAULT_LIFESPAN
-	 * (10 ms) after each read: wait that out, so that the value read
-	 * reflects everything done before the call.
-	 */
-	usleep(30000);
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/hw_counters/%s",
 		 ibv_get_device_name(ctx->device), name);
 	f = fopen(path, "r");
@@ -253,15 +249,33 @@ static inline long long vu_hw_counter(struct ibv_context *ctx, const char *name)
 	return v;
 }
 
+/*
+ * Value of the hw counter NAME of port 1 of the device of CTX, reflecting
+ * everything done before the call.  -1 if it cannot be read.
+ */
+static inline long long vu_hw_counter(struct ibv_context *ctx, const char *name)
+{
+	/*
+	 * The IB core caches hw counters for RDMA_HW_STATS_DEFAULT_LIFESPAN
+	 * (10 ms) after each read: wait that out.
+	 */
+	usleep(30000);
+	return vu_hw_counter_cached(ctx, name);
+}
+
 #define VU_QP_ACCESS	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
 
 /*
  * Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device,
- * allowing the remote operations in ACCESS (qp_access_flags).
+ * allowing the remote operations in ACCESS (qp_access_flags), with
+ * RETRY_CNT transport retries.  rxe retries forever with a retry_cnt of 7
+ * (as IBA says of rnr_retry only): a QP whose peer goes away then never
+ * completes its work requests, so use less where the peer may vanish.
  */
-static inline int vu_qp_connect_access(struct vu_ctx *c, struct ibv_qp *qp,
-				       uint32_t remote_qpn, unsigned int access)
+static inline int vu_qp_connect_retry(struct vu_ctx *c, struct ibv_qp *qp,
+				      uint32_t remote_qpn, unsigned int access,
+				      int retry_cnt)
 {
 	struct ibv_qp_attr a;
 
@@ -293,12 +307,22 @@ static inline int vu_qp_connect_access(struct vu_ctx *c, struct ibv_qp *qp,
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.timeout = 14;
-	a.retry_cnt = 7;
+	a.retry_cnt = retry_cnt;
 	a.rnr_retry = 7;
 	a.sq_psn = 0x1000;
 	a.max_rd_atomic = 4;
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
 			     IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/*
+ * Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device,
+ * allowing the remote operations in ACCESS (qp_access_flags).
+ */
+static inline int vu_qp_connect_access(struct vu_ctx *c, struct ibv_qp *qp,
+				       uint32_t remote_qpn, unsigned int access)
+{
+	return vu_qp_connect_retry(c, qp, remote_qpn, access, 7);
 }
 
 /* Take QP through INIT, RTR, RTS towards REMOTE_QPN on the same device. */
