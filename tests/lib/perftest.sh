@@ -3,8 +3,10 @@
 # client of one perftest tool on this machine, and the parsing of their
 # result lines.  Source after common.sh, do not execute.
 #
-# Each pair gets its own TCP port, counting up from PT_PORT.
+# Each pair gets its own TCP port, counting up from PT_PORT.  PT_PREFIX:
+# a command both run under (e.g. chrt --idle 0), none by default.
 PT_PORT=${PT_PORT:-18600}
+PT_PREFIX=()
 
 # pt_pair TOOL TIMEOUT SERVER-IP OUTBASE ARGS...: run TOOL ARGS as the
 # server, then TOOL ARGS SERVER-IP as the client (retried while the server
@@ -18,11 +20,11 @@ pt_pair() {
 	local args=("$@" -p "$PT_PORT")
 	PT_PORT=$((PT_PORT + 1))
 	PT_SST=0 PT_CST=1 PT_ERR=
-	timeout -k 5 "$tmo" "$tool" "${args[@]}" >"$base-server.txt" 2>&1 &
+	timeout -k 5 "$tmo" "${PT_PREFIX[@]}" "$tool" "${args[@]}" >"$base-server.txt" 2>&1 &
 	spid=$!
 	for i in $(seq 20); do	# until the server listens
 		sleep 0.5
-		if timeout -k 5 "$tmo" "$tool" "${args[@]}" "$ip" >"$base-client.txt" 2>&1; then
+		if timeout -k 5 "$tmo" "${PT_PREFIX[@]}" "$tool" "${args[@]}" "$ip" >"$base-client.txt" 2>&1; then
 			PT_CST=0
 			break
 		else
