@@ -25,7 +25,8 @@ if ! fi_have $knob; then
 	tap_skip_rest "no $FI/$knob (kernel without CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)" "broken interlock caught"
 	exit 0
 fi
-stale=$(ctest_bin odp_stale) storm=$(ctest_bin odp_storm)
+stale=$(ctest_bin odp_stale) || exit 1
+storm=$(ctest_bin odp_storm) || exit 1
 trap 'fi_off $knob; tap_cleanup' EXIT
 # The output is streamed: the kernel may well die of the stale pages
 # (RDMA into freed pages, pages marked dirty after they were freed)

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 tap_plan 4
-storm=$(ctest_bin odp_storm)
+storm=$(ctest_bin odp_storm) || exit 1
 cg=/sys/fs/cgroup/odp-pressure
 zram=
 cleanup() {

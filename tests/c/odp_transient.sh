@@ -25,7 +25,8 @@ if ! fi_have $knob; then
 	tap_skip_rest "no $FI/$knob (kernel without CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)" "transient faults"
 	exit 0
 fi
-storm=$(ctest_bin odp_storm) fault=$(ctest_bin odp_fault)
+storm=$(ctest_bin odp_storm) || exit 1
+fault=$(ctest_bin odp_fault) || exit 1
 trap 'fi_off $knob; tap_cleanup' EXIT
 r0=$(hw_counter odp_rnr_naks)
 fi_on $knob "$prob"

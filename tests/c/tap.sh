@@ -20,9 +20,15 @@ tap_exit() { [ $TAP_FAILED -eq 0 ]; exit; }
 tap_indent() { sed 's/^/# | /'; }
 
 RXE_DEV=${RXE_DEV:-rxe0}
-ctest_bin() {	# NAME -> path of a C test program
+# ctest_bin NAME: the path of a C test program.  Called as x=$(ctest_bin
+# NAME) || exit 1: the bail-out inside $(...) only ends the subshell, so
+# it is said on stderr too.
+ctest_bin() {
 	local b=${CTESTS_BIN:-}
-	[ -n "$b" ] && [ -x "$b/$1" ] || tap_bail "no program $1 in CTESTS_BIN='$b' (make -C tests/c OUT=...)"
+	if [ -z "$b" ] || [ ! -x "$b/$1" ]; then
+		echo "Bail out! no program $1 in CTESTS_BIN='$b' (make -C tests/c OUT=...)" >&2
+		tap_bail "no program $1 in CTESTS_BIN='$b'"
+	fi
 	echo "$b/$1"
 }
 
