@@ -30,29 +30,13 @@ static struct vu_qp a, b;
 static struct ibv_mr *lmr;	/* pinned local buffer */
 static char *lbuf;
 
-static int wait1(struct vu_qp *q)
-{
-	struct ibv_wc wc;
-
-	return vu_poll(q->cq, &wc, 30) == 1 ? (int)wc.status : -1;
-}
-
 /* one RDMA op from the local buffer to iova RADDR of MR */
 static int rdma(struct ibv_mr *mr, uint64_t raddr, uint32_t len,
 		enum ibv_wr_opcode op)
 {
 	struct ibv_sge sge = { (uintptr_t)lbuf, len, lmr->lkey };
-	struct ibv_send_wr wr = {0}, *bad;
 
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.opcode = op;
-	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = mr->rkey;
-	if (ibv_post_send(a.qp, &wr, &bad))
-		return -2;
-	return wait1(&a);
+	return vu_post1(&a, op, &sge, raddr, mr->rkey, 0, 0, 30);
 }
 
 static void mkpair_init(void)
@@ -167,21 +151,9 @@ static void one_mr(size_t size, const char *tag)
 	/* atomics near the end */
 	tgt = (uint64_t *)(start + size - 3 * MIB - (SKEW & 7));
 	*tgt = 1000;
-	st = -2;
-	{
-		struct ibv_sge sge = { (uintptr_t)lbuf, 8, lmr->lkey };
-		struct ibv_send_wr wr = {0}, *bw;
-
-		wr.sg_list = &sge;
-		wr.num_sge = 1;
-		wr.opcode = IBV_WR_ATOMIC_FETCH_AND_ADD;
-		wr.send_flags = IBV_SEND_SIGNALED;
-		wr.wr.atomic.remote_addr = IOVA + ((char *)tgt - start);
-		wr.wr.atomic.rkey = mr->rkey;
-		wr.wr.atomic.compare_add = 7;
-		if (!ibv_post_send(a.qp, &wr, &bw))
-			st = wait1(&a);
-	}
+	st = vu_post1(&a, IBV_WR_ATOMIC_FETCH_AND_ADD,
+		      &(struct ibv_sge){ (uintptr_t)lbuf, 8, lmr->lkey },
+		      IOVA + ((char *)tgt - start), mr->rkey, 7, 0, 30);
 	tap_ok(!st && *(uint64_t *)lbuf == 1000 && *tgt == 1007,
 	       "%s: fetch-add near the end (status %d, orig %llu, now %llu)", tag, st,
 	       (unsigned long long)*(uint64_t *)lbuf, (unsigned long long)*tgt);

@@ -332,6 +332,34 @@ static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t re
 }
 
 /*
+ * Post one signaled work request OP from the local SGE on Q to RADDR of
+ * RKEY: an RDMA write or read, or an atomic (CMP_ADD: the compare value
+ * or the addend, SWAP: the swap value).  Wait SECS seconds for its
+ * completion.  Its status, -1 on a timeout, -2 if posting failed.
+ */
+static inline int vu_post1(struct vu_qp *q, enum ibv_wr_opcode op, struct ibv_sge *sge,
+			   uint64_t raddr, uint32_t rkey, uint64_t cmp_add, uint64_t swap,
+			   double secs)
+{
+	struct ibv_send_wr wr = { .sg_list = sge, .num_sge = 1, .opcode = op,
+				  .send_flags = IBV_SEND_SIGNALED }, *bad;
+	struct ibv_wc wc;
+
+	if (op == IBV_WR_ATOMIC_CMP_AND_SWP || op == IBV_WR_ATOMIC_FETCH_AND_ADD) {
+		wr.wr.atomic.remote_addr = raddr;
+		wr.wr.atomic.rkey = rkey;
+		wr.wr.atomic.compare_add = cmp_add;
+		wr.wr.atomic.swap = swap;
+	} else {
+		wr.wr.rdma.remote_addr = raddr;
+		wr.wr.rdma.rkey = rkey;
+	}
+	if (ibv_post_send(q->qp, &wr, &bad))
+		return -2;
+	return vu_poll(q->cq, &wc, secs) == 1 ? (int)wc.status : -1;
+}
+
+/*
  * Post a receive of RS on B and a send of SS on A, wait SECS seconds for
  * each completion.  0 when both succeed and the receive got SS's length;
  * else the first bad completion status, -1 on a timeout, -2 if posting
