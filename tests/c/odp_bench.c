@@ -473,10 +473,10 @@ struct regstat {
 	struct series reg, dereg;
 };
 
-static void reg_once(size_t size, int access, struct regstat *r)
+/* time ibv_reg_mr and ibv_dereg_mr of [p, p + size) with ACCESS once */
+static void reg_time(void *p, size_t size, int access, const char *what, struct regstat *r)
 {
 	struct ibv_mr *mr;
-	char *p = amap(size);
 	double t0, t1, t2;
 	int ret;
 
@@ -484,34 +484,28 @@ static void reg_once(size_t size, int access, struct regstat *r)
 	mr = ibv_reg_mr(c.pd, p, size, access);
 	t1 = vu_now();
 	if (!mr)
-		die("ibv_reg_mr (%s, %zu bytes)", access & IBV_ACCESS_ON_DEMAND ? "odp" : "pinned",
-		    size);
+		die("ibv_reg_mr (%s)", what);
 	ret = ibv_dereg_mr(mr);
 	t2 = vu_now();
 	if (ret)
-		die_err(ret, "ibv_dereg_mr");
-	aunmap(p, size);
+		die_err(ret, "ibv_dereg_mr (%s)", what);
 	series_add(&r->reg, t1 - t0);
 	series_add(&r->dereg, t2 - t1);
 }
 
+static void reg_once(size_t size, int access, struct regstat *r)
+{
+	char *p = amap(size), what[64];
+
+	snprintf(what, sizeof(what), "%s, %zu bytes",
+		 access & IBV_ACCESS_ON_DEMAND ? "odp" : "pinned", size);
+	reg_time(p, size, access, what, r);
+	aunmap(p, size);
+}
+
 static void reg_implicit(struct regstat *r)
 {
-	struct ibv_mr *mr;
-	double t0, t1, t2;
-	int ret;
-
-	t0 = vu_now();
-	mr = ibv_reg_mr(c.pd, NULL, SIZE_MAX, ODP);
-	t1 = vu_now();
-	if (!mr)
-		die("ibv_reg_mr (implicit ODP)");
-	ret = ibv_dereg_mr(mr);
-	t2 = vu_now();
-	if (ret)
-		die_err(ret, "ibv_dereg_mr (implicit ODP)");
-	series_add(&r->reg, t1 - t0);
-	series_add(&r->dereg, t2 - t1);
+	reg_time(NULL, SIZE_MAX, ODP, "implicit ODP", r);
 }
 
 static void emit_reg(const char *variant, unsigned long long size, struct regstat *r)

@@ -68,21 +68,6 @@ static long long vmpin_kb(void)
 	return v;
 }
 
-/* number of resident pages of [p, p + len), p page aligned */
-static long long resident(char *p, size_t len)
-{
-	size_t n = (len + 4095) / 4096, i;
-	unsigned char *vec = malloc(n);
-	long long r = 0;
-
-	if (!vec || mincore(p, len, vec))
-		tap_bail("mincore: %s", strerror(errno));
-	for (i = 0; i < n; i++)
-		r += vec[i] & 1;
-	free(vec);
-	return r;
-}
-
 /* Tests on one MR of SIZE bytes; returns nothing, reports each check. */
 static void one_mr(size_t size, const char *tag)
 {
@@ -118,7 +103,7 @@ static void one_mr(size_t size, const char *tag)
 	x = start + off;
 	vu_fill(lbuf, LEN, 1);
 	st = rdma(mr, IOVA + off, LEN, IBV_WR_RDMA_WRITE);
-	p1 = resident(map, maplen);
+	p1 = vu_resident(map, maplen);
 	bad = vu_mismatch(x, LEN, 1);
 	tap_ok(!st && bad < 0, "%s: RDMA write of %u bytes across chunks (status %d, mismatch %ld)",
 	       tag, LEN, st, bad);

@@ -47,21 +47,6 @@ static char *amap(size_t len)
 	return p;
 }
 
-/* number of pages of [p, p + len) resident in the CPU page tables */
-static long resident(void *p, size_t len)
-{
-	size_t i, n = len / 4096;
-	unsigned char *v = malloc(n);
-	long r = 0;
-
-	if (!v || mincore(p, len, v))
-		tap_bail("mincore: %s", strerror(errno));
-	for (i = 0; i < n; i++)
-		r += v[i] & 1;
-	free(v);
-	return r;
-}
-
 /* RDMA write of len bytes from src (lmr) to dst (rmr); completion status */
 static int write1(struct ibv_mr *lmr, void *src, struct ibv_mr *rmr, void *dst, uint32_t len)
 {
@@ -101,7 +86,7 @@ static double dereg_racing_prefetch(struct ibv_mr *mr, char *p)
 		return -1;
 	t = vu_now() - t;
 	tap_diag("async prefetch returned %d, dereg took %.3f s, %ld of %lu pages resident",
-		 err, t, resident(p, BIG), BIG / 4096);
+		 err, t, vu_resident(p, BIG), BIG / 4096);
 	return err ? -1 : t;
 }
 
@@ -149,7 +134,7 @@ int main(void)
 	tap_ok(!e1 && pf1 == pf0 + 1, "sync PREFETCH: %d (%s), odp_prefetches +%lld",
 	       e1, strerror(-e1), pf1 - pf0);
 	e1 = advise1(dmr, d + 4096, BUFSZ - 8192, PFW, SYNC);
-	r1 = resident(d + 4096, BUFSZ - 8192);
+	r1 = vu_resident(d + 4096, BUFSZ - 8192);
 	tap_ok(!e1 && r1 == (long)(BUFSZ - 8192) / 4096,
 	       "sync PREFETCH_WRITE: %d, %ld of %lu pages resident on return",
 	       e1, r1, (BUFSZ - 8192) / 4096);
@@ -178,8 +163,8 @@ int main(void)
 		tap_bail("reg ODP MR: %s", strerror(errno));
 	e1 = advise1(nmr, n, 2 * MIB, PFNF, SYNC);
 	tap_ok(!e1, "sync PREFETCH_NO_FAULT: %d (%s)", e1, strerror(-e1));
-	r1 = resident(n, MIB);
-	r2 = resident(n + MIB, MIB);
+	r1 = vu_resident(n, MIB);
+	r2 = vu_resident(n + MIB, MIB);
 	tap_ok(r1 == (long)MIB / 4096 && r2 == 0,
 	       "NO_FAULT faulted nothing in (touched half %ld, untouched half %ld pages resident)",
 	       r1, r2);
@@ -207,7 +192,7 @@ int main(void)
 	tap_ok(!e1 && pf1 == pf0 + 1, "async PREFETCH_WRITE queued: %d in %.1f ms, odp_prefetches +%lld",
 	       e1, t * 1e3, pf1 - pf0);
 	end = vu_now() + 30;
-	while ((r1 = resident(ab, 2 * BUFSZ)) < (long)(2 * BUFSZ / 4096) && vu_now() < end)
+	while ((r1 = vu_resident(ab, 2 * BUFSZ)) < (long)(2 * BUFSZ / 4096) && vu_now() < end)
 		usleep(10000);
 	tap_ok(r1 == (long)(2 * BUFSZ / 4096), "async prefetch faulted in all %ld pages within %.1f s",
 	       r1, 30 - (end - vu_now()));
@@ -267,7 +252,7 @@ int main(void)
 		sg[0] = (struct ibv_sge){ (uintptr_t)ib, BUFSZ, imr->lkey };
 		sg[1] = (struct ibv_sge){ (uintptr_t)s, BUFSZ, smr->lkey };
 		e1 = vu_advise_mr(c.pd, PFW, SYNC, sg, 2);
-		r1 = resident(ib, BUFSZ);
+		r1 = vu_resident(ib, BUFSZ);
 		tap_ok(!e1 && r1 == (long)BUFSZ / 4096,
 		       "sync PREFETCH_WRITE through the implicit MR + an explicit one: %d, %ld pages resident",
 		       e1, r1);

@@ -7,6 +7,7 @@
 #ifndef RXE_ODP_VERBS_UTIL_H
 #define RXE_ODP_VERBS_UTIL_H
 
+#include <sys/mman.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
@@ -329,6 +330,24 @@ static inline int vu_qp_connect_access(struct vu_ctx *c, struct ibv_qp *qp,
 static inline int vu_qp_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t remote_qpn)
 {
 	return vu_qp_connect_access(c, qp, remote_qpn, VU_QP_ACCESS);
+}
+
+/*
+ * Number of pages of [P, P + LEN) resident in the CPU page tables, P page
+ * aligned (mincore()).  Bails out (TAP) on failure.
+ */
+static inline long vu_resident(void *p, size_t len)
+{
+	size_t i, n = (len + 4095) / 4096;
+	unsigned char *v = malloc(n);
+	long r = 0;
+
+	if (!v || mincore(p, len, v))
+		tap_bail("mincore: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		r += v[i] & 1;
+	free(v);
+	return r;
 }
 
 /*
