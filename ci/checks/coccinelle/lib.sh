@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared by ci/checks/coccinelle/run and prime: spatch as scripts/coccicheck
-# runs it (per-script Options:/Requires:), with the "test" build's includes.
-# Needs O (the test build directory).  Source, do not execute.
+# runs it (per-script Options:/Requires:), with the "odp-on" build's includes.
+# Needs O (the odp-on build directory).  Source, do not execute.
 export COCCI_INC="-I ./arch/x86/include -I $O/arch/x86/include/generated -I ./include -I $O/include -I ./arch/x86/include/uapi -I $O/arch/x86/include/generated/uapi -I ./include/uapi -I $O/include/generated/uapi --include ./include/linux/compiler-version.h --include ./include/linux/kconfig.h"
 SPATCH_VERSION=$(spatch --version | head -1 | awk '{print $3}')
 export SPATCH_VERSION
