@@ -39,3 +39,41 @@ nproc_jobs() { nproc 2>/dev/null || echo 2; }
 
 # print the comment block at the top of the calling script (its usage)
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+# own_changes: the paths of $TREE that differ from what the baseline plus
+# the quilt patches applied there (.pc/applied-patches) give, untracked
+# files included: the work of a user that a reset would lose.  Prints one
+# path per line (nothing: the tree is the tool's own state); returns 1 if
+# the applied patches cannot be replayed.
+own_changes() {
+	local idx p paths rc=0
+	idx=$(mktemp)
+	GIT_INDEX_FILE=$idx git -C "$TREE" read-tree baseline || { rm -f "$idx"; return 1; }
+	if [ -s "$TREE/.pc/applied-patches" ]; then
+		while read -r p; do
+			[ -n "$p" ] || continue
+			GIT_INDEX_FILE=$idx git -C "$TREE" apply --cached -p1 "$TREE/patches/$p" 2>/dev/null || {
+				echo "cannot replay applied patch $p"
+				rm -f "$idx"
+				return 1
+			}
+		done <"$TREE/.pc/applied-patches"
+	fi
+	# the candidates (cheap, the real index's stat data), then each compared
+	# with the expected content
+	paths=$( {
+		git -C "$TREE" diff --name-only baseline HEAD
+		git -C "$TREE" diff --name-only HEAD
+		GIT_INDEX_FILE=$idx git -C "$TREE" diff --name-only --cached baseline
+	} | sort -u)
+	{
+		[ -z "$paths" ] || printf '%s\n' "$paths" | tr '\n' '\0' |
+			GIT_INDEX_FILE=$idx xargs -0 git -C "$TREE" diff --name-only --no-renames --
+		# not --exclude-standard: Debian's tree ignores "/*" (its
+		# .gitignore), and nothing is built inside the tree (O=)
+		GIT_INDEX_FILE=$idx git -C "$TREE" ls-files --others \
+			--exclude-from="$(git -C "$TREE" rev-parse --path-format=absolute --git-path info/exclude)"
+	} | sort -u || rc=1
+	rm -f "$idx"
+	return $rc
+}
