@@ -274,9 +274,24 @@ static inline long long vu_hw_counter(struct ibv_context *ctx, const char *name)
  * (as IBA says of rnr_retry only): a QP whose peer goes away then never
  * completes its work requests, so use less where the peer may vanish.
  */
+static inline int vu_qp_connect_timeout(struct vu_ctx *c, struct ibv_qp *qp,
+					uint32_t remote_qpn, unsigned int access,
+					int retry_cnt, int timeout);
+
 static inline int vu_qp_connect_retry(struct vu_ctx *c, struct ibv_qp *qp,
 				      uint32_t remote_qpn, unsigned int access,
 				      int retry_cnt)
+{
+	return vu_qp_connect_timeout(c, qp, remote_qpn, access, retry_cnt, 14);
+}
+
+/*
+ * vu_qp_connect_retry() with the local ACK TIMEOUT (4.096 us * 2^timeout;
+ * 0: the requester never retransmits).
+ */
+static inline int vu_qp_connect_timeout(struct vu_ctx *c, struct ibv_qp *qp,
+					uint32_t remote_qpn, unsigned int access,
+					int retry_cnt, int timeout)
 {
 	struct ibv_qp_attr a;
 
@@ -307,7 +322,7 @@ static inline int vu_qp_connect_retry(struct vu_ctx *c, struct ibv_qp *qp,
 
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
+	a.timeout = timeout;
 	a.retry_cnt = retry_cnt;
 	a.rnr_retry = 7;
 	a.sq_psn = 0x1000;
