@@ -40,6 +40,12 @@ nproc_jobs() { nproc 2>/dev/null || echo 2; }
 # print the comment block at the top of the calling script (its usage)
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
+# archive_versions PKG: the versions of PKG the archive serves (apt's
+# package lists), one per line.
+archive_versions() {
+	apt-cache madison "$1" | awk -F'|' '{ gsub(/ /, "", $2); print $2 }'
+}
+
 # own_changes: the paths of $TREE that differ from what the baseline plus
 # the quilt patches applied there (.pc/applied-patches) give, untracked
 # files included: the work of a user that a reset would lose.  Prints one

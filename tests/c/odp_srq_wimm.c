@@ -19,28 +19,13 @@
  * Usage: odp_srq_wimm [-d DEV] [-g GID_INDEX]
  */
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include "verbs_util.h"
 
 #define N	16
 #define MSG	512
 #define PAGE	4096
-#define KNOB	"/sys/kernel/debug/fail_rxe_odp_fault"
+#define KNOB	VU_FI_FAULT
 #define PLAN	3
-
-static int knob(const char *attr, const char *val)
-{
-	char path[256];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), KNOB "/%s", attr);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -1;
-}
 
 int main(int argc, char **argv)
 {
@@ -112,8 +97,7 @@ int main(int argc, char **argv)
 	}
 
 	rnr0 = vu_hw_counter(c.ctx, "odp_rnr_naks");
-	if (knob("verbose", "0") || knob("interval", "1") || knob("times", "1000000") ||
-	    knob("probability", "50"))
+	if (vu_fi_on("50", 1000000))
 		tap_bail("cannot set " KNOB ": %s", strerror(errno));
 	/* one write at a time: each its own one-packet message to a fresh page */
 	for (i = 0; i < N; i++) {
@@ -138,7 +122,7 @@ int main(int argc, char **argv)
 		}
 		sent++;
 	}
-	knob("probability", "0");
+	vu_fi_set("probability", "0");
 	rnr1 = vu_hw_counter(c.ctx, "odp_rnr_naks");
 	tap_ok(sent == N, "%d of %d RDMA WRITEs with immediate completed (half the page faults failing)",
 	       sent, N);

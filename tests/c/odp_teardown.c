@@ -23,52 +23,13 @@
  *
  * Usage: odp_teardown [-d DEV] [-g GID_INDEX]
  */
-#include <fcntl.h>
 #include <signal.h>
 #include "verbs_util.h"
 
 #define LEN		(256 * 1024)
 #define DEREG_SECS	5.0
-#define KNOB		"/sys/kernel/debug/fail_rxe_odp_fault"
+#define KNOB		VU_FI_FAULT
 #define PLAN		4
-
-static int knob_write(const char *attr, const char *val)
-{
-	char path[256];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), KNOB "/%s", attr);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-static long knob_times(void)
-{
-	char buf[32] = "";
-	long v = 0;
-	FILE *f = fopen(KNOB "/times", "r");
-
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%ld", &v) != 1)
-			v = 0;
-		fclose(f);
-	}
-	return v;
-}
-
-/* make every fault fail transiently, at most TIMES times; "0": off */
-static int inject(const char *probability, long times)
-{
-	char t[32];
-
-	snprintf(t, sizeof(t), "%ld", times);
-	return knob_write("verbose", "0") || knob_write("interval", "1") ||
-	       knob_write("times", t) || knob_write("probability", probability);
-}
 
 static void on_alarm(int sig)
 {
@@ -129,7 +90,7 @@ int main(int argc, char **argv)
 		tap_bail("ibv_reg_mr: %s", strerror(errno));
 
 	/* 1. a read of the MR's untouched pages, every fault failing */
-	if (inject("100", times))
+	if (vu_fi_on("100", times))
 		tap_bail("cannot set " KNOB ": %s", strerror(errno));
 	{
 		struct ibv_sge sge = { .addr = (uintptr_t)lbuf, .length = LEN, .lkey = lmr->lkey };
@@ -143,7 +104,7 @@ int main(int argc, char **argv)
 			tap_bail("ibv_post_send: %s", strerror(errno));
 	}
 	n = vu_poll(a.cq, &wc, 0.5);
-	injected = times - knob_times();
+	injected = times - vu_fi_times();
 	tap_ok(n == 0 && injected > 0,
 	       "the RDMA READ is held up while its faults fail transiently (%s, %ld faults injected)",
 	       n ? "completed" : "no completion in 0.5 s", injected);
@@ -155,7 +116,7 @@ int main(int argc, char **argv)
 	t0 = vu_now();
 	ret = ibv_dereg_mr(rmr);
 	t = vu_now() - t0;
-	inject("0", 0);
+	vu_fi_on("0", 0);
 	tap_ok(!ret && t < DEREG_SECS,
 	       "ibv_dereg_mr of the ODP MR after the responder QP went to ERR: %s in %.2f s (limit %.0f s)",
 	       ret ? strerror(ret) : "0", t, DEREG_SECS);

@@ -9,6 +9,7 @@
 
 #include <sys/mman.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -465,6 +466,56 @@ static inline int vu_advise_mr(struct ibv_pd *pd, uint32_t advice, uint32_t flag
 	req.attr[3].len = n * sizeof(*sg);
 	req.attr[3].data = (uintptr_t)sg;
 	return ioctl(pd->context->cmd_fd, RDMA_VERBS_IOCTL, &req) ? -errno : 0;
+}
+
+/*
+ * Fault injection through debugfs (Documentation/fault-injection), as
+ * tests/c/tap.sh's fi_on does for the scripts.  VU_FI_FAULT is the series'
+ * transient page fault, fail_rxe_odp_fault.
+ */
+#define VU_FI_FAULT	"/sys/kernel/debug/fail_rxe_odp_fault"
+
+/* Write VAL to ATTR of VU_FI_FAULT.  0 or -1. */
+static inline int vu_fi_set(const char *attr, const char *val)
+{
+	char path[256];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), VU_FI_FAULT "/%s", attr);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Make PROBABILITY percent of the faults fail, silently, at most TIMES
+ * times ("0": off).  0 or -1.
+ */
+static inline int vu_fi_on(const char *probability, long times)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "%ld", times);
+	return vu_fi_set("verbose", "0") || vu_fi_set("interval", "1") ||
+	       vu_fi_set("times", t) || vu_fi_set("probability", probability);
+}
+
+/* The failures VU_FI_FAULT has left to inject ("times"), 0 if unknown. */
+static inline long vu_fi_times(void)
+{
+	char buf[32] = "";
+	long v = 0;
+	FILE *f = fopen(VU_FI_FAULT "/times", "r");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%ld", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
 }
 
 /*
