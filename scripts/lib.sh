@@ -30,6 +30,20 @@ series_patches() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$SERIES" | awk '{print $1}'
 }
 
+# The series has two sections, each opened by a marker comment: "#: fixes"
+# (standalone fixes of bugs rxe or the core already has, placed first so
+# that each applies on the reference alone and can be sent on its own, for
+# the -rc branch) and "#: odp" (the feature, for for-next).  series_section
+# fixes|odp prints the patches of one section; a patch before any marker
+# belongs to none (ci/run-checks reports it).
+series_section() {
+	awk -v want="$1" '
+		/^#: / { sec = $2; next }
+		/^[[:space:]]*(#|$)/ { next }
+		sec == want { print $1 }
+	' "$SERIES"
+}
+
 need_tree() {
 	git -C "$TREE" rev-parse -q --verify refs/tags/baseline >/dev/null 2>&1 ||
 		die "no reference tree in $TREE: run scripts/prepare-kernel first"
