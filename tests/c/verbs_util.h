@@ -290,9 +290,27 @@ static inline int vu_qp_connect_retry(struct vu_ctx *c, struct ibv_qp *qp,
  * vu_qp_connect_retry() with the local ACK TIMEOUT (4.096 us * 2^timeout;
  * 0: the requester never retransmits).
  */
+static inline int vu_qp_connect_rnr(struct vu_ctx *c, struct ibv_qp *qp,
+				    uint32_t remote_qpn, unsigned int access,
+				    int retry_cnt, int timeout, int min_rnr_timer,
+				    int rnr_retry);
+
 static inline int vu_qp_connect_timeout(struct vu_ctx *c, struct ibv_qp *qp,
 					uint32_t remote_qpn, unsigned int access,
 					int retry_cnt, int timeout)
+{
+	return vu_qp_connect_rnr(c, qp, remote_qpn, access, retry_cnt, timeout, 12, 7);
+}
+
+/*
+ * vu_qp_connect_timeout() with the RNR settings: MIN_RNR_TIMER, the
+ * responder's (IBA encoding: 0 is 655.36 ms, 12 is 0.64 ms), which its
+ * RNR NAKs carry, and RNR_RETRY, the requester's (7: for ever).
+ */
+static inline int vu_qp_connect_rnr(struct vu_ctx *c, struct ibv_qp *qp,
+				    uint32_t remote_qpn, unsigned int access,
+				    int retry_cnt, int timeout, int min_rnr_timer,
+				    int rnr_retry)
 {
 	struct ibv_qp_attr a;
 
@@ -310,7 +328,7 @@ static inline int vu_qp_connect_timeout(struct vu_ctx *c, struct ibv_qp *qp,
 	a.dest_qp_num = remote_qpn;
 	a.rq_psn = 0x1000;
 	a.max_dest_rd_atomic = 4;
-	a.min_rnr_timer = 12;
+	a.min_rnr_timer = min_rnr_timer;
 	a.ah_attr.is_global = 1;
 	a.ah_attr.grh.dgid = c->gid;
 	a.ah_attr.grh.sgid_index = c->gid_index;
@@ -325,7 +343,7 @@ static inline int vu_qp_connect_timeout(struct vu_ctx *c, struct ibv_qp *qp,
 	a.qp_state = IBV_QPS_RTS;
 	a.timeout = timeout;
 	a.retry_cnt = retry_cnt;
-	a.rnr_retry = 7;
+	a.rnr_retry = rnr_retry;
 	a.sq_psn = 0x1000;
 	a.max_rd_atomic = 4;
 	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
