@@ -505,13 +505,27 @@ static int mutate(uint64_t *rng, int m)
 		int nodes[64], status[64];
 		size_t i, n = stripe_pages < 64 ? stripe_pages : 64;
 
+		size_t moved = 0;
+
 		if (nnodes < 2)
 			return -1;
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			pages[i] = p + i * PAGE;
-			nodes[i] = (int)(rnd(rng) % (uint64_t)nnodes);
-		}
+		/* where each page is now (nodes NULL: query only) */
+		if (syscall(SYS_move_pages, 0, n, pages, NULL, status, 0))
+			return -1;
+		for (i = 0; i < n; i++)
+			nodes[i] = status[i] >= 0 ? (status[i] + 1 + (int)(rnd(rng) %
+				   (uint64_t)(nnodes - 1))) % nnodes : 0;
 		ret = (int)sys_move_pages(pages, nodes, status, n);
+		/*
+		 * move_pages() returns 0 even if no page moved: count the pages
+		 * now on their new node (a page not present is not moved)
+		 */
+		for (i = 0; !ret && i < n; i++)
+			moved += status[i] == nodes[i];
+		if (!ret && !moved)
+			ret = -1;
 		break;
 	}
 	case M_MBIND: {
