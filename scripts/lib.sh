@@ -51,6 +51,61 @@ need_tree() {
 
 nproc_jobs() { nproc 2>/dev/null || echo 2; }
 
+# Output directories the tools wipe and refill (--out, --results,
+# --extract).  check_out_dir DIR prints DIR's absolute path, or dies,
+# before any work is done, if deleting it could cost data: /, $HOME, the
+# repository or a directory holding it, a top-level directory (/usr,
+# /tmp), something that is not a directory, or a directory with content
+# that this tool did not make (no .rxe-odp-output marker, and not under
+# the tool's own results/ or work/).  out_dir DIR checks the same, then
+# empties DIR and marks it as the tool's.
+RXE_ODP_MARKER=.rxe-odp-output
+check_out_dir() {
+	local d home
+	d=$(realpath -m -- "$1")
+	home=$(realpath -m -- "${HOME:-/root}")
+	case "$d" in
+	/|/*/) die "refusing to use $1 as an output directory: it is /" ;;
+	esac
+	[ "$d" != "$home" ] || die "refusing to use $1 as an output directory: it is your home directory"
+	case "$TOP/" in "$d"/*) die "refusing to use $1 as an output directory: it holds the repository $TOP" ;; esac
+	[ "$(dirname "$d")" != / ] || die "refusing to use $1 as an output directory: a top-level directory"
+	if [ -e "$d" ] && [ ! -d "$d" ]; then
+		die "refusing to use $1 as an output directory: it exists and is not a directory"
+	fi
+	if [ -d "$d" ] && [ -n "$(ls -A "$d")" ] && [ ! -e "$d/$RXE_ODP_MARKER" ]; then
+		case "$d/" in
+		"$(realpath -m "$RESULTS")"/*|"$(realpath -m "$WORK")"/*) ;;
+		*) die "refusing to empty $1: it holds files this tool did not make (no $RXE_ODP_MARKER in it); give an empty or new directory" ;;
+		esac
+	fi
+	echo "$d"
+}
+out_dir() {
+	local d
+	d=$(check_out_dir "$1") || exit 1
+	rm -rf "$d"
+	mkdir -p "$d"
+	echo "made by rxe-odp's $(basename "$0"); emptied by its next run" >"$d/$RXE_ODP_MARKER"
+	echo "$d"
+}
+
+# One run at a time per clone: the scripts that change work/ (the trees,
+# the builds) or results/ take $WORK/.lock (flock) first; a second run
+# fails at once with a clear message instead of racing the first on the
+# same tree and build directories.  The scripts a holder runs inherit the
+# lock (RXE_ODP_LOCK_HELD).
+lock_work() {
+	[ -z "${RXE_ODP_LOCK_HELD:-}" ] || return 0
+	mkdir -p "$WORK"
+	exec {RXE_ODP_LOCK_FD}>>"$WORK/.lock"
+	if ! flock -n "$RXE_ODP_LOCK_FD"; then
+		die "another run uses this clone ($WORK/.lock is held by: $(cat "$WORK/.lock.owner" 2>/dev/null || echo unknown)); wait for it to end, or work in another clone"
+	fi
+	printf 'pid %s, %s, since %s\n' "$$" "$(basename "$0")" "$(date '+%F %T')" >"$WORK/.lock.owner"
+	export RXE_ODP_LOCK_HELD=$$
+}
+
 # print the comment block at the top of the calling script (its usage)
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
