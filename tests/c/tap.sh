@@ -3,6 +3,16 @@
 # The scripts run as root in the guest; the C programs are in $CTESTS_BIN.
 set -euo pipefail
 
+# These scripts change the system under test (modules, swap, cgroups,
+# mounts, fault injection): in a scripts/vm-run guest only (vm-init
+# exports VMRUN=1 and writes /run/rxe-env); RXE_ODP_LOCAL_OK=1 overrides.
+if [ "${VMRUN:-}" != 1 ] || [ ! -e /run/rxe-env ]; then
+	if [ "${RXE_ODP_LOCAL_OK:-}" != 1 ]; then
+		echo "Bail out! $(basename "$0") changes the system it runs on: run it in a scripts/vm-run guest (RXE_ODP_LOCAL_OK=1 to run it here anyway)"
+		exit 1
+	fi
+fi
+
 TAP_N=0 TAP_FAILED=0 TAP_PLAN=0
 tap_plan() { TAP_PLAN=$1; echo "1..$1"; }
 # tap_ok STATUS DESCRIPTION: STATUS 0 is ok (a command's exit status)
