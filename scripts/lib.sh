@@ -49,6 +49,10 @@ need_tree() {
 		die "no reference tree in $TREE: run scripts/prepare-kernel first"
 }
 
+# The branch scripts/apply --commit makes in the reference tree: under a
+# prefix of the tool's own, never a branch of the user's
+SERIES_BRANCH=rxe-odp/series
+
 nproc_jobs() { nproc 2>/dev/null || echo 2; }
 
 # Output directories the tools wipe and refill (--out, --results,
