@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * RC atomics on ODP MRs racing with invalidation.  The target is a shared
- * memfd mapping, so MADV_DONTNEED drops its PTEs (ODP invalidation) but keeps
- * the data: every fetch-and-add and compare-and-swap must then return the
- * exact sequence of values, and the final value must be exact.  Also a
- * target past the MR end (remote access error).
+ * RC atomics on ODP MRs racing with invalidation.  The target and the
+ * result buffer are private anonymous memory, and a thread keeps moving
+ * their pages to the other NUMA node (move_pages()): each move gives the
+ * data a new page and invalidates the old one, so an atomic that missed
+ * the invalidation lands in a page the process no longer sees, and the
+ * values go wrong.  Every fetch-and-add and compare-and-swap must return
+ * the exact sequence of values, the final values must be exact, and the
+ * pages must really have moved.  With one NUMA node the thread drops the
+ * pages of a shared memfd mapping instead (MADV_DONTNEED keeps its data,
+ * but the page stays the same: a weaker test).  Also a target past the
+ * MR end (remote access error).
  */
 #include <pthread.h>
+#include <sys/syscall.h>
 #define main odp_fault_main
 #include "odp_fault.c"
 #undef main
@@ -15,6 +22,26 @@
 
 static volatile int stop;
 static char *tgt, *res;
+static int numa;		/* two NUMA nodes: migrate, else drop */
+static unsigned long moved;	/* pages found on their new node */
+
+/* move the pages of P to NODE; how many are there now */
+static unsigned long migrate(char *p, int node)
+{
+	void *pages[TSZ / 4096];
+	int nodes[TSZ / 4096], status[TSZ / 4096];
+	unsigned long i, n = TSZ / 4096, on = 0;
+
+	for (i = 0; i < n; i++) {
+		pages[i] = p + i * 4096;
+		nodes[i] = node;
+	}
+	if (syscall(SYS_move_pages, 0, n, pages, nodes, status, 2 /* MPOL_MF_MOVE */))
+		return 0;
+	for (i = 0; i < n; i++)
+		on += status[i] == node;
+	return on;
+}
 
 static void *dropper(void *arg)
 {
@@ -22,8 +49,13 @@ static void *dropper(void *arg)
 
 	(void)arg;
 	while (!stop) {
-		madvise(tgt, TSZ, MADV_DONTNEED);
-		madvise(res, TSZ, MADV_DONTNEED);
+		if (numa) {
+			moved += migrate(tgt, n & 1);
+			moved += migrate(res, n & 1);
+		} else {
+			madvise(tgt, TSZ, MADV_DONTNEED);
+			madvise(res, TSZ, MADV_DONTNEED);
+		}
 		n++;
 		usleep(n % 4 ? 0 : 100);
 	}
@@ -69,19 +101,29 @@ int main(int argc, char **argv)
 	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));
-	fd = memfd_create("odp_atomic", 0);
-	if (fd < 0 || ftruncate(fd, TSZ))
-		tap_bail("memfd: %s", strerror(errno));
-	tgt = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (tgt == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
-	/* the result buffer too: dropped pages keep the returned values */
-	fd = memfd_create("odp_atomic_res", 0);
-	if (fd < 0 || ftruncate(fd, TSZ))
-		tap_bail("memfd: %s", strerror(errno));
-	res = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (res == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
+	numa = !access("/sys/devices/system/node/node1", F_OK);
+	if (numa) {
+		tgt = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		res = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (tgt == MAP_FAILED || res == MAP_FAILED)
+			tap_bail("mmap: %s", strerror(errno));
+		memset(tgt, 0, TSZ);
+		memset(res, 0, TSZ);
+	} else {
+		fd = memfd_create("odp_atomic", 0);
+		if (fd < 0 || ftruncate(fd, TSZ))
+			tap_bail("memfd: %s", strerror(errno));
+		tgt = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (tgt == MAP_FAILED)
+			tap_bail("mmap: %s", strerror(errno));
+		/* the result buffer too: dropped pages keep the returned values */
+		fd = memfd_create("odp_atomic_res", 0);
+		if (fd < 0 || ftruncate(fd, TSZ))
+			tap_bail("memfd: %s", strerror(errno));
+		res = mmap(NULL, TSZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (res == MAP_FAILED)
+			tap_bail("mmap: %s", strerror(errno));
+	}
 	tmr = ibv_reg_mr(c.pd, tgt, TSZ, acc);
 	rmr = ibv_reg_mr(c.pd, res, TSZ, acc);
 	if (!tmr || !rmr)
@@ -110,8 +152,9 @@ int main(int argc, char **argv)
 	}
 	stop = 1;
 	pthread_join(th, &drops);
-	tap_ok(!bad, "%d fetch-and-add and compare-and-swap racing with %lu MADV_DONTNEED rounds return exact values",
-	       i, (unsigned long)drops);
+	tap_ok(!bad && (!numa || moved > 0),
+	       "%d fetch-and-add and compare-and-swap racing with %lu %s rounds return exact values (%lu pages moved)",
+	       i, (unsigned long)drops, numa ? "page migration" : "MADV_DONTNEED", moved);
 	ops = i;
 	tap_ok(*(uint64_t *)(tgt + 4096 - 8) == 3ull * ops,
 	       "final fetch-and-add value %llu (expected %llu)",
