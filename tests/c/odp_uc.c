@@ -26,47 +26,16 @@ static struct vu_qp a, b;
 
 static int uc_qp(struct vu_qp *q)
 {
-	struct ibv_qp_init_attr ia = {0};
-
 	q->cq = ibv_create_cq(c.ctx, 32, NULL, NULL, 0);
 	if (!q->cq)
 		return -1;
-	ia.send_cq = ia.recv_cq = q->cq;
-	ia.qp_type = IBV_QPT_UC;
-	ia.sq_sig_all = 1;
-	ia.cap.max_send_wr = ia.cap.max_recv_wr = 16;
-	ia.cap.max_send_sge = ia.cap.max_recv_sge = 2;
-	q->qp = ibv_create_qp(c.pd, &ia);
+	q->qp = vu_uc_qp(&c, q->cq, NULL, 16, 2);
 	return q->qp ? 0 : -1;
 }
 
 static int uc_connect(struct ibv_qp *qp, uint32_t remote_qpn)
 {
-	struct ibv_qp_attr at = {0};
-
-	at.qp_state = IBV_QPS_INIT;
-	at.port_num = 1;
-	at.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
-	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
-			  IBV_QP_ACCESS_FLAGS))
-		return -1;
-	memset(&at, 0, sizeof(at));
-	at.qp_state = IBV_QPS_RTR;
-	at.path_mtu = IBV_MTU_1024;
-	at.dest_qp_num = remote_qpn;
-	at.rq_psn = 0x2000;
-	at.ah_attr.is_global = 1;
-	at.ah_attr.grh.dgid = c.gid;
-	at.ah_attr.grh.sgid_index = c.gid_index;
-	at.ah_attr.grh.hop_limit = 1;
-	at.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN))
-		return -1;
-	memset(&at, 0, sizeof(at));
-	at.qp_state = IBV_QPS_RTS;
-	at.sq_psn = 0x2000;
-	return ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_SQ_PSN);
+	return vu_uc_connect(&c, qp, remote_qpn, 0x2000);
 }
 
 static int post_recv(struct ibv_mr *mr, char *buf, uint32_t len)

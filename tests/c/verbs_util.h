@@ -449,6 +449,61 @@ static inline int vu_pair(struct vu_ctx *c, struct vu_qp *a, struct vu_qp *b, in
 }
 
 /*
+ * A UC QP on CQ (sends and receives), taking its receives from SRQ if not
+ * NULL: DEPTH work requests of NSGE SGEs each way, every send signalled.
+ * NULL, with errno set, on error.
+ */
+static inline struct ibv_qp *vu_uc_qp(struct vu_ctx *c, struct ibv_cq *cq, struct ibv_srq *srq,
+				      int depth, int nsge)
+{
+	struct ibv_qp_init_attr ia;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.send_cq = ia.recv_cq = cq;
+	ia.srq = srq;
+	ia.qp_type = IBV_QPT_UC;
+	ia.sq_sig_all = 1;
+	ia.cap.max_send_wr = ia.cap.max_recv_wr = depth;
+	ia.cap.max_send_sge = ia.cap.max_recv_sge = nsge;
+	return ibv_create_qp(c->pd, &ia);
+}
+
+/*
+ * Take the UC QP through INIT, RTR, RTS towards REMOTE_QPN on the same
+ * device, remote writes allowed, PSN both ways.  0 or -1.
+ */
+static inline int vu_uc_connect(struct vu_ctx *c, struct ibv_qp *qp, uint32_t remote_qpn,
+				uint32_t psn)
+{
+	struct ibv_qp_attr at;
+
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_INIT;
+	at.port_num = 1;
+	at.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+			  IBV_QP_ACCESS_FLAGS))
+		return -1;
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_RTR;
+	at.path_mtu = IBV_MTU_1024;
+	at.dest_qp_num = remote_qpn;
+	at.rq_psn = psn;
+	at.ah_attr.is_global = 1;
+	at.ah_attr.grh.dgid = c->gid;
+	at.ah_attr.grh.sgid_index = c->gid_index;
+	at.ah_attr.grh.hop_limit = 1;
+	at.ah_attr.port_num = 1;
+	if (ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN))
+		return -1;
+	memset(&at, 0, sizeof(at));
+	at.qp_state = IBV_QPS_RTS;
+	at.sq_psn = psn;
+	return ibv_modify_qp(qp, &at, IBV_QP_STATE | IBV_QP_SQ_PSN);
+}
+
+/*
  * UVERBS_METHOD_ADVISE_MR on the command fd of the context of PD: ADVICE
  * (IB_UVERBS_ADVISE_MR_ADVICE_*) with FLAGS (IB_UVERBS_ADVISE_MR_FLAG_*)
  * for the N ranges of SG.  rdma-core 44's rxe provider has no
