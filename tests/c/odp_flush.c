@@ -27,6 +27,7 @@
 #include <rdma/rdma_user_rxe.h>
 #include "tap.h"
 #include "verbs_util.h"
+#include "rxe_prov44.h"
 
 #define NTESTS		12
 #define ODP_FLUSH_CAP	(1u << 6)	/* IB_ODP_SUPPORT_FLUSH */
@@ -40,40 +41,6 @@
 #define FLUSH_PERSISTENT	2		/* IB_FLUSH_PERSISTENT */
 #define FLUSH_RANGE		0		/* IB_FLUSH_RANGE (selectivity level) */
 #define FLUSH_MR		1		/* IB_FLUSH_MR */
-
-/* wr.flush of the 6.12 struct rxe_send_wr, overlaying wr.rdma */
-struct flush_wr {
-	uint64_t remote_addr;
-	uint32_t length;
-	uint32_t rkey;
-	uint8_t type;
-	uint8_t level;
-};
-
-/* rdma-core 44 providers/rxe/rxe.h and util's struct verbs_qp */
-struct prov_verbs_qp {
-	union {
-		struct ibv_qp qp;
-		struct ibv_qp_ex qp_ex;
-	};
-	uint32_t comp_mask;
-	void *xrcd;
-};
-
-struct prov_wq {
-	struct rxe_queue_buf *queue;
-	pthread_spinlock_t lock;
-	unsigned int max_sge;
-	unsigned int max_inline;
-};
-
-struct prov_qp {
-	struct prov_verbs_qp vqp;
-	struct mminfo rq_mmap_info;
-	struct prov_wq rq;
-	struct mminfo sq_mmap_info;
-	struct prov_wq sq;
-};
 
 #define PG		4096u
 #define MRLEN		(16 * PG)

@@ -78,6 +78,7 @@
 #include <sys/socket.h>
 #include <rdma/rdma_user_rxe.h>
 #include "verbs_util.h"
+#include "rxe_prov44.h"
 
 #define PG		4096u
 #define TOFF		(PG - 1000)	/* the server's target: crosses a page boundary */
@@ -949,49 +950,15 @@ static void odp_setup(void)
 
 /* ---- the provider's send queue, for FLUSH (rdma-core 44 has no ibv_wr_flush) ---- */
 
-/* rdma-core 44: util's struct verbs_qp, providers/rxe's struct rxe_wq, rxe_qp */
-struct p44_vqp {
-	union {
-		struct ibv_qp qp;
-		struct ibv_qp_ex qp_ex;
-	};
-	uint32_t comp_mask;
-	void *xrcd;
-};
-
-struct p44_wq {
-	struct rxe_queue_buf *queue;
-	pthread_spinlock_t lock;
-	unsigned int max_sge;
-	unsigned int max_inline;
-};
-
-struct p44_qp {
-	struct p44_vqp vqp;
-	struct mminfo rq_mi;
-	struct p44_wq rq;
-	struct mminfo sq_mi;
-	struct p44_wq sq;
-};
-
-/* wr.flush of the 6.12 struct rxe_send_wr, over wr.rdma */
-struct flush_wr {
-	uint64_t remote_addr;
-	uint32_t length;
-	uint32_t rkey;
-	uint8_t type;
-	uint8_t level;
-};
-
 /* Find the SQ of E's QP (MAX_SGE per WQE).  NULL, or what does not fit. */
 static const char *sq_find(struct ep *e, unsigned int max_sge)
 {
-	struct p44_qp *pq = (struct p44_qp *)e->qp;
+	struct prov_qp *pq = (struct prov_qp *)e->qp;
 	struct rxe_queue_buf *q = pq->sq.queue;
 	uint64_t slots, len;
 	unsigned char v;
 
-	if (!pq->sq_mi.size || pq->sq_mi.size % PG || !q || (uintptr_t)q % PG ||
+	if (!pq->sq_mmap_info.size || pq->sq_mmap_info.size % PG || !q || (uintptr_t)q % PG ||
 	    mincore(q, PG, &v))
 		return "no mapped queue where rdma-core 44's struct rxe_qp has the SQ";
 	if (q->log2_elem_size < 5 || q->log2_elem_size > 16 ||
@@ -999,7 +966,7 @@ static const char *sq_find(struct ep *e, unsigned int max_sge)
 		return "the SQ element size does not fit";
 	slots = (uint64_t)q->index_mask + 1;
 	len = (sizeof(*q) + (slots << q->log2_elem_size) + PG - 1) / PG * PG;
-	if (slots & (slots - 1) || slots < DEPTH || len != pq->sq_mi.size ||
+	if (slots & (slots - 1) || slots < DEPTH || len != pq->sq_mmap_info.size ||
 	    pq->sq.max_sge != max_sge)
 		return "the SQ size does not fit";
 	e->sq = q;
@@ -1761,10 +1728,28 @@ static int nops(unsigned int mask)
 	return __builtin_popcount(mask);
 }
 
+/*
+ * Both sides once the HELLOs agree: take the message size, the rounds and
+ * the path MTU, then play every op of opt.mask in order with PLAY
+ * (client_op or server_op), one TAP test point each.
+ */
+static void play_ops(size_t len, int nrounds, uint32_t peer_mtu, void (*play)(int op))
+{
+	int op;
+
+	size = len;
+	rounds = nrounds;
+	agree_mtu(peer_mtu);
+	results_alloc();
+	tap_plan(nops(opt.mask));
+	for (op = 0; op < NOPS; op++)
+		if (opt.mask & (1u << op))
+			play(op);
+}
+
 static void client_main(void)
 {
 	struct wmsg m, a;
-	int op;
 
 	tcp_connect();
 	gid_pick();
@@ -1781,14 +1766,7 @@ static void client_main(void)
 	if (a.status != ST_OK)
 		tap_bail("the server refused: %s", a.text);
 	tap_diag("server says: %s", a.text);
-	size = opt.size;
-	rounds = opt.rounds;
-	agree_mtu(a.mtu);
-	results_alloc();
-	tap_plan(nops(opt.mask));
-	for (op = 0; op < NOPS; op++)
-		if (opt.mask & (1u << op))
-			client_op(op);
+	play_ops(opt.size, opt.rounds, a.mtu, client_op);
 	msg_init(&m, M_BYE, -1);
 	msg_send(&m);
 	msg_recv(&a, M_BYE, -1);
@@ -1814,7 +1792,6 @@ static void server_main(void)
 {
 	const char *bad;
 	struct wmsg m, a;
-	int op;
 
 	tcp_listen();
 	gid_pick();
@@ -1835,14 +1812,7 @@ static void server_main(void)
 		tap_bail("refused the client: %s", bad);
 	tap_diag("client says: %s", m.text);
 	opt.mask = m.mask;
-	size = m.len;
-	rounds = m.rounds;
-	agree_mtu(m.mtu);
-	results_alloc();
-	tap_plan(nops(opt.mask));
-	for (op = 0; op < NOPS; op++)
-		if (opt.mask & (1u << op))
-			server_op(op);
+	play_ops(m.len, m.rounds, m.mtu, server_op);
 	msg_recv(&m, M_BYE, -1);
 	msg_init(&a, M_BYE, -1);
 	msg_send(&a);
