@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 if [ "$qps" -gt 0 ]; then
 	prog=$(ctest_bin odp_stall_qps) || exit 1
-	plan=3
+	plan=5
 else
 	prog=$(ctest_bin odp_stall) || exit 1
 	plan=5

@@ -12,20 +12,46 @@
  *      completed);
  *   2. the other QP pair completes ROUNDS RDMA WRITEs with the right
  *      bytes, each within LIMIT seconds, while the N faults block;
- *   3. once the reads are let go, all N READs complete with the file's
- *      bytes.
+ *   3. ibv_destroy_qp() of one responder QP whose fault blocks is still
+ *      waiting 2 s later (the fault work holds its MR and will schedule
+ *      the QP's tasks: the QP must not be freed under it);
+ *   4. once the reads are let go, that ibv_destroy_qp() returns 0;
+ *   5. the other N - 1 READs complete with the file's bytes.
+ * The runner checks the kernel log (KASAN, if the QP was freed under its
+ * fault).
  *
  * Usage: odp_stall_qps [-d DEV] [-g GID_INDEX] FILE CTLDIR N
  */
+#include <pthread.h>
 #include <signal.h>
 #include "verbs_util.h"
 
 #define XFER	4096
 #define ROUNDS	20
 #define LIMIT	5.0
-#define PLAN	3
+#define PLAN	5
 
 static struct vu_ctx c;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int go, destroyed, destroy_ret;
+static struct ibv_qp *victim;
+
+/* destroys the victim QP when told to, made before any fault blocks */
+static void *destroy_thread(void *arg)
+{
+	int ret;
+
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	while (!go)
+		pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+	ret = ibv_destroy_qp(victim);
+	__atomic_store_n(&destroy_ret, ret, __ATOMIC_RELAXED);
+	__atomic_store_n(&destroyed, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
 
 static void on_alarm(int sig)
 {
@@ -46,7 +72,8 @@ int main(int argc, char **argv)
 	char *src, *dst, path[4096];
 	struct vu_qp *qa, *qb, wa = { 0 }, wb = { 0 };
 	double t, worst = 0;
-	int i, n, fd, st = 0, done = 0, good = 0, ok;
+	int i, n, fd, st = 0, done = 0, good = 0, ok, waiting;
+	pthread_t th;
 	struct ibv_wc wc;
 	long bad = -1;
 	size_t len;
@@ -56,7 +83,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	n = atoi(argv[optind + 2]);
-	if (n < 1)
+	if (n < 2)
 		return 2;
 	len = (size_t)n * XFER;
 	tap_plan(PLAN);
@@ -88,6 +115,9 @@ int main(int argc, char **argv)
 			tap_bail("QP pair %d: %s", i, strerror(errno));
 	if (vu_pair(&c, &wa, &wb, 4))
 		tap_bail("QP pair: %s", strerror(errno));
+	victim = qb[n - 1].qp;
+	if (pthread_create(&th, NULL, destroy_thread, NULL))
+		tap_bail("pthread_create failed");
 	signal(SIGALRM, on_alarm);
 	alarm(600);
 
@@ -129,11 +159,26 @@ int main(int argc, char **argv)
 	tap_ok(ok, "another QP pair does %d RDMA WRITEs meanwhile, each within %.0f s (status %d, mismatch %ld, slowest %.3f s)",
 	       ROUNDS, LIMIT, st, bad, worst);
 
-	/* 3. let the reads go */
+	/* 3. destroy a responder QP whose fault blocks */
+	pthread_mutex_lock(&lock);
+	go = 1;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&lock);
+	sleep(2);
+	waiting = !__atomic_load_n(&destroyed, __ATOMIC_ACQUIRE);
+	tap_ok(waiting, "ibv_destroy_qp() of a responder QP whose fault blocks waits for the fault: %s after 2 s",
+	       waiting ? "still waiting" : "returned");
+
+	/* 4. let the reads go */
 	snprintf(path, sizeof(path), "%s/release", argv[optind + 1]);
 	if (creat(path, 0644) < 0)
 		tap_bail("%s: %s", path, strerror(errno));
-	for (i = 0, done = 0; i < n; i++) {
+	pthread_join(th, NULL);
+	tap_ok(waiting && !destroy_ret, "once the reads are let go, ibv_destroy_qp() returns 0 (%d)",
+	       destroy_ret);
+
+	/* 5. the other READs complete; the victim's peer has no responder */
+	for (i = 0, done = 0, n--; i < n; i++) {
 		if (vu_poll(qa[i].cq, &wc, 60) != 1)
 			continue;
 		done++;
@@ -145,13 +190,16 @@ int main(int argc, char **argv)
 			good += k == XFER;
 		}
 	}
-	tap_ok(good == n, "once the reads are let go, the %d READs complete with the file's bytes (%d completed, %d right)",
+	tap_ok(good == n, "the %d other READs complete with the file's bytes (%d completed, %d right)",
 	       n, done, good);
 
 	for (i = 0; i < n; i++) {
 		vu_qp_destroy(&qa[i]);
 		vu_qp_destroy(&qb[i]);
 	}
+	vu_qp_destroy(&qa[n]);
+	qb[n].qp = NULL;	/* destroyed above; its CQ is left to vu_qp_destroy */
+	vu_qp_destroy(&qb[n]);
 	vu_qp_destroy(&wa);
 	vu_qp_destroy(&wb);
 	ibv_dereg_mr(fmr);
