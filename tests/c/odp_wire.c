@@ -6,7 +6,9 @@
  * rxe's UDP/IP path and never its loopback shortcut.  Each side registers
  * its own buffers as it is told (--odp off|explicit|implicit), and the
  * server can drop its target pages before every round (--mutate), so that
- * the client's operations fault on the responder.
+ * the client's operations fault on the responder, or keep dropping them
+ * while the client's operation of a round runs (--churn), so that they
+ * meet invalidations in flight.
  *
  * The operations (--ops), each on a QP of its own, each for --rounds
  * rounds with a seed of its own, data checked byte for byte (vu_fill and
@@ -160,7 +162,7 @@ static const struct op_desc ops[NOPS] = {
 static struct {
 	int server;
 	const char *host, *addr, *dev, *json;
-	int port, gid, odp, mutate, rnr_retry, rounds;
+	int port, gid, odp, mutate, churn, rnr_retry, rounds;
 	unsigned int mask;
 	size_t size;
 	double timeout;
@@ -230,6 +232,7 @@ static enum ibv_mtu path_mtu;
 static size_t size;			/* the client's message size */
 static int rounds;			/* the client's rounds */
 static unsigned int ndontneed, nremap;
+static unsigned long nchurn;		/* --churn: drops done under traffic */
 static double peer_timeout;		/* the peer's --timeout, from its HELLO */
 static struct result res[NOPS];
 static char cnt_name[NCNT][64];
@@ -251,6 +254,10 @@ static void usage(FILE *f)
 "  --mutate           server: before each round drop the target pages, by\n"
 "                     MADV_DONTNEED and munmap + mmap(MAP_FIXED) in turn;\n"
 "                     needs --odp explicit|implicit\n"
+"  --churn USECS      server: while the client's operation of a round runs,\n"
+"                     drop the target pages over and over (MADV_DONTNEED and\n"
+"                     mmap(MAP_FIXED) in turn, USECS apart); every target is\n"
+"                     then a memfd, whose data survives; needs ODP\n"
 "  --ops LIST         comma list of send,write,read,faa,cas,atomic_write,flush,\n"
 "                     uc_send,uc_write,ud_send,srq_send (default all); the\n"
 "                     client's list is run; a server's, if given, must match\n"
@@ -334,6 +341,10 @@ static void check_args(int listen)
 		bad_usage("--mutate is the server's");
 	if (opt.mutate && opt.odp == ODP_OFF)
 		bad_usage("--mutate with --odp off: a pinned MR must not be unmapped");
+	if (!opt.server && opt.churn)
+		bad_usage("--churn is the server's");
+	if (opt.churn && opt.odp == ODP_OFF)
+		bad_usage("--churn with --odp off: a pinned MR must not be unmapped");
 }
 
 static void parse_args(int argc, char **argv)
@@ -345,6 +356,7 @@ static void parse_args(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "odp", required_argument, NULL, 'o' },
 		{ "mutate", no_argument, NULL, 'm' },
+		{ "churn", required_argument, NULL, 'c' },
 		{ "ops", required_argument, NULL, 'O' },
 		{ "size", required_argument, NULL, 's' },
 		{ "rounds", required_argument, NULL, 'r' },
@@ -383,6 +395,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'm':
 			opt.mutate = 1;
+			break;
+		case 'c':
+			opt.churn = num_arg("--churn", optarg, 1, 1000000);
 			break;
 		case 'O':
 			opt.mask = parse_ops(optarg);
@@ -861,6 +876,55 @@ static void mutate(struct region *b)
 	nremap++;
 }
 
+/*
+ * --churn: a thread drops the pages of the region it is given over and
+ * over, until it is given NULL: churn(B) starts it on B, churn(NULL)
+ * stops it and returns once it is idle.  B is a memfd mapping, so that
+ * the data survive; mmap(MAP_FIXED) replaces the mapping in one step,
+ * with no moment without a VMA at B's address.
+ */
+static pthread_mutex_t churn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t churn_cond = PTHREAD_COND_INITIALIZER;
+static struct region *churn_b;
+static int churn_busy;
+
+static void *churn_thread(void *arg)
+{
+	struct region *b;
+	unsigned long i = 0;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&churn_lock);
+		churn_busy = 0;
+		pthread_cond_broadcast(&churn_cond);
+		while (!churn_b)
+			pthread_cond_wait(&churn_cond, &churn_lock);
+		b = churn_b;
+		churn_busy = 1;
+		pthread_mutex_unlock(&churn_lock);
+		if (i++ % 2 == 0) {
+			if (madvise(b->p, b->len, MADV_DONTNEED))
+				tap_bail("churn: madvise(MADV_DONTNEED): %s", strerror(errno));
+		} else if (region_mmap(b, b->p) != b->p) {
+			tap_bail("churn: mmap(MAP_FIXED) at %p: %s", (void *)b->p, strerror(errno));
+		}
+		__atomic_add_fetch(&nchurn, 1, __ATOMIC_RELAXED);
+		usleep(opt.churn);
+	}
+	return NULL;
+}
+
+static void churn(struct region *b)
+{
+	pthread_mutex_lock(&churn_lock);
+	churn_b = b;
+	pthread_cond_broadcast(&churn_cond);
+	while (!b && churn_busy)
+		pthread_cond_wait(&churn_cond, &churn_lock);
+	pthread_mutex_unlock(&churn_lock);
+}
+
 /* ---- capabilities ---- */
 
 static uint32_t tcaps(enum ibv_qp_type t)
@@ -1090,7 +1154,7 @@ static int ep_create(struct ep *e, int server, char *why)
 
 	if (st)
 		return st;
-	if (region_map(&e->buf, region_len(), server && ops[op].shared))
+	if (region_map(&e->buf, region_len(), server && (ops[op].shared || opt.churn)))
 		return failf(why, ST_FAIL, "mmap %zu bytes: %s", region_len(), strerror(errno));
 	if (region_reg(&e->buf, server && op == OP_FLUSH ? ACCESS_FLUSH_GLOBAL : 0))
 		return failf(why, ST_FAIL, "register an MR (odp %s) of %zu bytes: %s",
@@ -1653,7 +1717,11 @@ static void server_round(struct ep *e, struct result *r, int rd)
 		return;
 	}
 	t0 = vu_now();
+	if (opt.churn)
+		churn(&e->buf);
 	msg_recv(&m, M_DONE, e->op);
+	if (opt.churn)
+		churn(NULL);
 	st = m.status == ST_OK ? srv_verify(e, seed, why) : (int)m.status;
 	msg_init(&a, M_RESULT, e->op);
 	a.status = st;
@@ -1792,7 +1860,11 @@ static void server_main(void)
 {
 	const char *bad;
 	struct wmsg m, a;
+	pthread_t th;
 
+	/* before any fault: a fault holds the mmap lock a new thread needs */
+	if (opt.churn && pthread_create(&th, NULL, churn_thread, NULL))
+		tap_bail("pthread_create failed");
 	tcp_listen();
 	gid_pick();
 	msg_recv(&m, M_HELLO, -1);
@@ -1804,9 +1876,9 @@ static void server_main(void)
 	a.tmo_ms = opt.timeout * 1000;
 	snprintf(a.text, sizeof(a.text), "%s", bad ? bad : "ok");
 	if (!bad)
-		snprintf(a.text, sizeof(a.text), "%s odp %s%s",
+		snprintf(a.text, sizeof(a.text), "%s odp %s%s%s",
 			 ibv_get_device_name(c.ctx->device), odp_names[opt.odp],
-			 opt.mutate ? ", mutate" : "");
+			 opt.mutate ? ", mutate" : "", opt.churn ? ", churn" : "");
 	msg_send(&a);
 	if (bad)
 		tap_bail("refused the client: %s", bad);
@@ -1889,7 +1961,8 @@ static char *figures(double elapsed)
 		"\"mtu\":%u,\"timeout\":%g,\"seconds\":%.3f", c.gid_index, odp_names[opt.odp],
 		opt.mutate ? "true" : "false", size, rounds, mtu_bytes(), opt.timeout, elapsed);
 	if (opt.server)
-		fprintf(f, ",\"drops\":{\"dontneed\":%u,\"remap\":%u}", ndontneed, nremap);
+		fprintf(f, ",\"drops\":{\"dontneed\":%u,\"remap\":%u,\"churn\":%lu}",
+			ndontneed, nremap, nchurn);
 	else
 		fprintf(f, ",\"rnr_retry\":%d", opt.rnr_retry);
 	fprintf(f, ",\"ops\":{");
