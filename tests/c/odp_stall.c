@@ -26,9 +26,9 @@
  *
  * Usage: odp_stall [-d DEV] [-g GID_INDEX] FILE CTLDIR [WAIT]
  */
-#include <pthread.h>
 #include <signal.h>
 #include "verbs_util.h"
+#include "gate.h"
 
 #define LEN	(64 * 1024)
 #define XFER	4096
@@ -36,18 +36,14 @@
 
 static struct vu_ctx c;
 static struct ibv_mr *fmr;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int go, done, dereg_ret;
+static struct gate gate = GATE_INIT;
+static int done, dereg_ret;
 static double dereg_end;
 
 static void *dereg_thread(void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&lock);
-	while (!go)
-		pthread_cond_wait(&cond, &lock);
-	pthread_mutex_unlock(&lock);
+	gate_wait(&gate);
 	dereg_ret = ibv_dereg_mr(fmr);
 	dereg_end = vu_now();
 	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
@@ -154,10 +150,7 @@ int main(int argc, char **argv)
 	       n ? "the READ completed" : "no completion");
 
 	/* 2. dereg from the other thread: it has to wait for the fault */
-	pthread_mutex_lock(&lock);
-	go = 1;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
+	gate_open(&gate);
 	t0 = vu_now();
 	while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE) && vu_now() < t0 + wait)
 		usleep(100000);

@@ -22,9 +22,9 @@
  *
  * Usage: odp_stall_qps [-d DEV] [-g GID_INDEX] FILE CTLDIR N
  */
-#include <pthread.h>
 #include <signal.h>
 #include "verbs_util.h"
+#include "gate.h"
 
 #define XFER	4096
 #define ROUNDS	20
@@ -32,9 +32,8 @@
 #define PLAN	5
 
 static struct vu_ctx c;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int go, destroyed, destroy_ret;
+static struct gate gate = GATE_INIT;
+static int destroyed, destroy_ret;
 static struct ibv_qp *victim;
 
 /* destroys the victim QP when told to, made before any fault blocks */
@@ -43,10 +42,7 @@ static void *destroy_thread(void *arg)
 	int ret;
 
 	(void)arg;
-	pthread_mutex_lock(&lock);
-	while (!go)
-		pthread_cond_wait(&cond, &lock);
-	pthread_mutex_unlock(&lock);
+	gate_wait(&gate);
 	ret = ibv_destroy_qp(victim);
 	__atomic_store_n(&destroy_ret, ret, __ATOMIC_RELAXED);
 	__atomic_store_n(&destroyed, 1, __ATOMIC_RELEASE);
@@ -160,10 +156,7 @@ int main(int argc, char **argv)
 	       ROUNDS, LIMIT, st, bad, worst);
 
 	/* 3. destroy a responder QP whose fault blocks */
-	pthread_mutex_lock(&lock);
-	go = 1;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&lock);
+	gate_open(&gate);
 	sleep(2);
 	waiting = !__atomic_load_n(&destroyed, __ATOMIC_ACQUIRE);
 	tap_ok(waiting, "ibv_destroy_qp() of a responder QP whose fault blocks waits for the fault: %s after 2 s",
