@@ -52,10 +52,14 @@ static long check_zero(const char *p, size_t len)
 	return -1;
 }
 
+#ifndef WAIT1_SECS
+#define WAIT1_SECS 30
+#endif
+
 /* wait for one completion on q; returns status or -1 on timeout */
 static int wait1(struct vu_qp *q, struct ibv_wc *wc)
 {
-	int n = vu_poll(q->cq, wc, 30);
+	int n = vu_poll(q->cq, wc, WAIT1_SECS);
 
 	return n == 1 ? (int)wc->status : -1;
 }

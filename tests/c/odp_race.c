@@ -1,19 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ODP invalidation racing with traffic: a thread drops the pages of both
- * ODP buffers (MADV_DONTNEED) in a loop while RDMA writes, reads and sends
- * run; every completion must succeed and, once the racing thread stops, data
- * must be exact.  Then deregister an ODP MR while a large RDMA write to it
- * is in flight: ibv_dereg_mr() must succeed (never EBUSY) and the write must
- * complete (successfully or with an error), without a hang.
+ * ODP buffers (MADV_DONTNEED) in a loop, with no pause by default, while
+ * RDMA writes, reads and 3 MiB sends run; every operation must complete
+ * successfully within a bound (WAIT1_SECS), which the kernel guarantees by
+ * shrinking a QP's fault-ahead window under invalidations and mapping and
+ * copying each packet's pages with no gap (patch 0018); once the racing
+ * thread stops, data must be exact.  Then deregister an ODP MR while a
+ * large RDMA write to it is in flight: ibv_dereg_mr() must succeed (never
+ * EBUSY) and the write must complete, successfully or with a remote access
+ * error, without a hang.
+ *
+ * Usage: odp_race [OPS [PAUSE_US]]   (default 60 operations, no pause)
  */
 #include <pthread.h>
 #define main odp_fault_main
+/*
+ * The bound on each operation under continuous invalidation: the slowest,
+ * a 3 MiB send on a one-CPU TCG guest with KASAN, took 35 s (2026-12-07).
+ */
+#define WAIT1_SECS 120
 #include "odp_fault.c"
 #undef main
 
 static volatile int stop;
 static char *rb1, *rb2;
+static int pause_us;
 
 static void *dropper(void *arg)
 {
@@ -25,21 +37,16 @@ static void *dropper(void *arg)
 		madvise(rb2 + (n % 7) * 4096, 3 * 4096 + 5, MADV_DONTNEED);
 		madvise(rb2, BUFSZ, MADV_DONTNEED);
 		n++;
-		/*
-		 * Leave the faulting side a window: ib_umem_odp_map_dma_and_lock()
-		 * retries for as long as the range keeps being invalidated, so a
-		 * dropper that never pauses can starve it (on a one-CPU guest,
-		 * forever).  A millisecond still gives hundreds of invalidations
-		 * per second against the traffic.
-		 */
-		usleep(1000);
+		if (pause_us)
+			usleep(pause_us);
 	}
 	return (void *)n;
 }
 
 int main(int argc, char **argv)
 {
-	int ops = argc > 1 ? atoi(argv[1]) : 60, i, st, fails = 0;
+	int ops = argc > 1 ? atoi(argv[1]) : 60, i, st = 0, fails = 0;
+	double t0, dt, worst = 0;
 	struct ibv_mr *m1, *m2, *m3;
 	struct ibv_send_wr wr = {0}, *bad;
 	struct ibv_sge sge;
@@ -64,10 +71,12 @@ int main(int argc, char **argv)
 	if (!m1 || !m2)
 		tap_bail("reg: %s", strerror(errno));
 
+	pause_us = argc > 2 ? atoi(argv[2]) : 0;
 	pthread_create(&th, NULL, dropper, NULL);
 	for (i = 0; i < ops; i++) {
 		uint32_t len = 256 * 1024 + 333 + i * 4099 % 65536;
 
+		t0 = vu_now();
 		switch (i % 3) {
 		case 0:
 			st = rdma(m1, rb1 + 7 + i, len, m2, rb2 + 4095 - i, IBV_WR_RDMA_WRITE, &wc);
@@ -79,16 +88,26 @@ int main(int argc, char **argv)
 			st = sendrecv(m1, rb1 + 3, m2, rb2 + 11, &wc);
 			break;
 		}
+		dt = vu_now() - t0;
+		if (dt > worst)
+			worst = dt;
 		if (st) {
-			tap_diag("op %d (%d) status %d", i, i % 3, st);
-			if (++fails > 3)
+			tap_diag("op %d (%s) status %d after %.1f s", i,
+				 i % 3 == 0 ? "write" : i % 3 == 1 ? "read" : "send", st, dt);
+			/* a late completion would be taken for the next op's */
+			if (st == -1 || ++fails > 3)
 				break;
 		}
 	}
 	stop = 1;
 	pthread_join(th, &drops);
-	tap_ok(!fails, "%d ops racing with %lu MADV_DONTNEED rounds: all completions ok",
-	       i, (unsigned long)drops);
+	tap_ok(!fails && i == ops,
+	       "%d of %d ops racing with %lu MADV_DONTNEED rounds (pause %d us): all succeed within %d s (slowest %.1f s)",
+	       i, ops, (unsigned long)drops, pause_us, WAIT1_SECS, worst);
+	if (st == -1) {
+		tap_skip_rest(5, "an operation timed out: its completion may still come", "odp_race");
+		return tap_exit_status();
+	}
 
 	/* quiet again: exact data */
 	vu_fill(rb1 + 5, LEN, 77);
@@ -119,8 +138,9 @@ int main(int argc, char **argv)
 	tap_ok(st == 0, "dereg of an ODP MR under an RDMA write in flight: %d (%s)", st,
 	       st ? strerror(st) : "ok");
 	st = wait1(&a, &wc);
-	tap_ok(st >= 0, "the write completes (status %d %s)", st,
-	       st >= 0 ? ibv_wc_status_str(st) : "timeout");
+	tap_ok(st == IBV_WC_SUCCESS || st == IBV_WC_REM_ACCESS_ERR,
+	       "the write completes, successfully or with a remote access error (status %d %s)",
+	       st, st >= 0 ? ibv_wc_status_str(st) : "timeout");
 
 	vu_qp_destroy(&a);
 	vu_qp_destroy(&b);
