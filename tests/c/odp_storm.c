@@ -19,9 +19,14 @@
  * The MR is an explicit ODP MR over the region or, at random, an implicit
  * ODP MR.  Mutator threads meanwhile, on stripes they lock (contents lost
  * or kept, the model follows): MADV_DONTNEED, munmap + mmap MAP_FIXED,
- * mremap away and back, mprotect read-only and back; and on any stripe,
- * unlocked, racing with the traffic (contents kept): fork (copy-on-write),
- * move_pages() and mbind() to the other NUMA node, memory compaction.
+ * mremap away and back; mprotect read-only for a few milliseconds, during
+ * which traffic meets the stripe read-only: an RDMA READ through a
+ * read-only ODP MR must return its data, an RDMA WRITE through the
+ * writable MRs must complete with IBV_WC_REM_ACCESS_ERR and change
+ * nothing; and on any stripe, unlocked, racing with the traffic (contents
+ * kept): fork (copy-on-write), move_pages() and mbind() to the other NUMA
+ * node, memory compaction, and MADV_COLLAPSE of the region's first 2 MiB
+ * into a transparent huge page (which the locked mutators split again).
  *
  * Bounded (--seconds), reproducible (--seed: every random choice of every
  * thread comes from it; the interleaving does not).  Prints TAP and a
@@ -51,7 +56,12 @@
 #define OP_SECS		30.0		/* deadline of one operation */
 #define ACC		(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 			 IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
-#define NTESTS		8
+#define NTESTS		9
+
+#define HPAGE		(2ul << 20)
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
 
 #ifndef MPOL_BIND
 #define MPOL_DEFAULT	0
@@ -60,9 +70,10 @@
 #endif
 
 enum { M_DONTNEED, M_REMAP, M_MREMAP, M_MPROTECT, M_FORK, M_MIGRATE, M_MBIND,
-       M_COMPACT, M_NR };
+       M_COMPACT, M_THP, M_NR };
 static const char *const mname[M_NR] = {
-	"dontneed", "remap", "mremap", "mprotect", "fork", "migrate", "mbind", "compact"
+	"dontneed", "remap", "mremap", "mprotect", "fork", "migrate", "mbind", "compact",
+	"thp"
 };
 
 enum { O_READ, O_WRITE, O_SEND, O_READ_INTO, O_WRITE_FROM, O_CPU, O_ATOMIC, O_NR };
@@ -75,6 +86,12 @@ struct stripe {
 	pthread_mutex_t lock;
 	uint64_t gen;		/* generation of the data area, 0: zeros */
 	uint64_t counter;	/* expected value of the counter */
+	/*
+	 * Set before the mprotect mutator makes the stripe read-only, cleared
+	 * after it made it writable again: with the lock held, 0 means
+	 * writable, 1 read-only.
+	 */
+	int ro;
 };
 
 struct worker {
@@ -92,15 +109,17 @@ struct worker {
 
 static struct vu_ctx c;
 static char *region, *spare;
-static size_t stripe_sz, nstripes = 64, stripe_pages = 4;
+static size_t stripe_sz, nstripes = 256, stripe_pages = 4;
 static struct stripe *st;
-static struct ibv_mr *odp_mr, *imp_mr;
+static struct ibv_mr *odp_mr, *imp_mr, *ro_mr;
 static double seconds = 10;
 static unsigned long long seed = 1;
 static int nthreads = 2, use_implicit = 1, nnodes, has_atomic, prefill;
 static unsigned int mutators = (1u << M_NR) - 1;
 static atomic_int stop;
 static atomic_ulong mismatches, read_mismatches, cpu_mismatches, atomic_bad, errors;
+static atomic_ulong ro_reads, ro_refused, ro_bad;	/* traffic on read-only stripes */
+static atomic_ulong ro_hint, ro_errors;	/* 1 + a stripe the mprotect mutator holds read-only */
 static atomic_ulong mut_done[M_NR], mut_failed[M_NR];
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -256,10 +275,83 @@ static struct ibv_mr *pick_mr(struct worker *k, size_t s, size_t off, uint64_t *
 	return mr;
 }
 
+/*
+ * Traffic on a read-only stripe S (its lock held): an RDMA READ through the
+ * read-only ODP MR returns the data; an RDMA WRITE through a writable ODP
+ * MR, whose faults ask for write access, completes with
+ * IBV_WC_REM_ACCESS_ERR (and takes the QPs to the error state), and the
+ * data stays as it was.
+ */
+static void readonly_op(struct worker *k, size_t s)
+{
+	size_t dl = data_len(), off = rnd(&k->rng) % dl, len = 1 + rnd(&k->rng) % (dl - off);
+	struct stripe *x = &st[s];
+	struct ibv_send_wr wr;
+	struct ibv_sge sge;
+	struct ibv_mr *mr;
+	uint64_t iova;
+	int ret;
+
+	memset(k->dst, 0x5a, len);
+	sge = (struct ibv_sge){ (uintptr_t)k->dst, (uint32_t)len, k->dst_mr->lkey };
+	memset(&wr, 0, sizeof(wr));
+	wr.opcode = IBV_WR_RDMA_READ;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.wr.rdma.remote_addr = (uintptr_t)data_of(s) + off;
+	wr.wr.rdma.rkey = ro_mr->rkey;
+	ret = run_wr(k, &wr);
+	k->ops[O_READ]++;
+	if (ret) {
+		atomic_fetch_add(&ro_errors, 1);
+		report_error(k->id, "rdma read of a read-only stripe", ret);
+		if (mkpair(k))
+			tap_bail("cannot make new QPs: %s", strerror(errno));
+		return;
+	}
+	atomic_fetch_add(&ro_reads, 1);
+	check("rdma read of a read-only stripe", k->id, k->dst, s, x->gen, off, len,
+	      &read_mismatches);
+
+	fill(k->src, s, x->gen + 1, 0, dl);
+	mr = pick_mr(k, s, 0, &iova);
+	sge = (struct ibv_sge){ (uintptr_t)k->src, (uint32_t)dl, k->src_mr->lkey };
+	memset(&wr, 0, sizeof(wr));
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.wr.rdma.remote_addr = iova;
+	wr.wr.rdma.rkey = mr->rkey;
+	ret = run_wr(k, &wr);
+	k->ops[O_WRITE]++;
+	if (ret == IBV_WC_REM_ACCESS_ERR) {
+		atomic_fetch_add(&ro_refused, 1);
+	} else {
+		atomic_fetch_add(&ro_bad, 1);
+		pthread_mutex_lock(&report_lock);
+		if (atomic_load(&ro_bad) <= 20)
+			tap_diag("RDMA WRITE to read-only stripe %zu (%s MR): status %d %s, want IBV_WC_REM_ACCESS_ERR",
+				 s, mr == imp_mr ? "implicit" : "explicit", ret,
+				 ret >= 0 ? ibv_wc_status_str((enum ibv_wc_status)ret) :
+				 ret == -1 ? "timeout" : "post failed");
+		pthread_mutex_unlock(&report_lock);
+	}
+	if (ret && mkpair(k))
+		tap_bail("cannot make new QPs: %s", strerror(errno));
+	check("read-only stripe after a refused write", k->id, data_of(s), s, x->gen, 0, dl,
+	      &cpu_mismatches);
+}
+
 static void traffic_op(struct worker *k)
 {
 	size_t s = rnd(&k->rng) % nstripes, dl = data_len();
-	struct stripe *x = &st[s];
+	unsigned long hint = atomic_load(&ro_hint);
+	struct stripe *x;
+
+	/* every other op goes to a read-only stripe while there is one */
+	if (hint && (rnd(&k->rng) & 1))
+		s = hint - 1;
+	x = &st[s];
 	size_t off = rnd(&k->rng) % dl, len = 1 + rnd(&k->rng) % (dl - off);
 	int op = (int)(1 + rnd(&k->rng) % (O_NR - 1 - !has_atomic));
 	struct ibv_sge sge, rsge;
@@ -269,6 +361,11 @@ static void traffic_op(struct worker *k)
 	int ret;
 
 	pthread_mutex_lock(&x->lock);
+	if (x->ro) {
+		readonly_op(k, s);
+		pthread_mutex_unlock(&x->lock);
+		return;
+	}
 
 	/* 1: read a random part back by RDMA READ: stale pages show here */
 	mr = pick_mr(k, s, off, &iova);
@@ -453,9 +550,17 @@ static int mutate(uint64_t *rng, int m)
 		pthread_mutex_unlock(&x->lock);
 		break;
 	case M_REMAP:
+		/* not in the thp mutator's 2 MiB: a new VMA there cannot be collapsed */
+		if ((mutators & (1u << M_THP)) && nstripes * stripe_sz >= 2 * HPAGE &&
+		    s < HPAGE / stripe_sz) {
+			s += HPAGE / stripe_sz;
+			p = region + s * stripe_sz;
+			x = &st[s];
+		}
 		pthread_mutex_lock(&x->lock);
+		/* a read-only stripe stays read-only */
 		if (munmap(p, stripe_sz) ||
-		    mmap(p, stripe_sz, PROT_READ | PROT_WRITE,
+		    mmap(p, stripe_sz, x->ro ? PROT_READ : PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
 			tap_bail("munmap + mmap MAP_FIXED of stripe %zu: %s", s, strerror(errno));
 		madvise(p, stripe_sz, MADV_NOHUGEPAGE);
@@ -473,15 +578,32 @@ static int mutate(uint64_t *rng, int m)
 			tap_bail("mmap spare: %s", strerror(errno));
 		pthread_mutex_unlock(&x->lock);
 		break;
-	case M_MPROTECT:
+	case M_MPROTECT: {
+		/*
+		 * Read-only and unlocked until the traffic has been on it
+		 * twice (it is pointed there), or for 200 ms at most.
+		 */
+		unsigned long met = atomic_load(&ro_reads) + atomic_load(&ro_errors);
+		double until = vu_now() + 0.2;
+
 		pthread_mutex_lock(&x->lock);
+		x->ro = 1;
 		if (mprotect(p, stripe_sz, PROT_READ))
 			tap_bail("mprotect of stripe %zu read-only: %s", s, strerror(errno));
 		check("read-only stripe", -1, data_of(s), s, x->gen, 0, dl, &cpu_mismatches);
+		pthread_mutex_unlock(&x->lock);
+		atomic_store(&ro_hint, s + 1);
+		while (atomic_load(&ro_reads) + atomic_load(&ro_errors) < met + 2 &&
+		       vu_now() < until && !atomic_load(&stop))
+			usleep(1000);
+		atomic_store(&ro_hint, 0);
+		pthread_mutex_lock(&x->lock);
 		if (mprotect(p, stripe_sz, PROT_READ | PROT_WRITE))
 			tap_bail("mprotect of stripe %zu back: %s", s, strerror(errno));
+		x->ro = 0;
 		pthread_mutex_unlock(&x->lock);
 		break;
+	}
 	case M_FORK: {
 		pid_t pid = fork();
 		int wst;
@@ -489,11 +611,16 @@ static int mutate(uint64_t *rng, int m)
 		if (pid < 0)
 			return -1;
 		if (!pid) {
-			/* the child writes some pages: copy-on-write on its side */
+			/*
+			 * The child writes some pages: copy-on-write on its side.
+			 * Not a read-only stripe: fork() copied the flag after
+			 * the mprotect() it was set for.
+			 */
 			size_t i;
 
 			for (i = 0; i < nstripes; i += 7)
-				region[i * stripe_sz + CTR + 1] ^= 1;
+				if (!st[i].ro)
+					region[i * stripe_sz + CTR + 1] ^= 1;
 			_exit(0);
 		}
 		if (waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst))
@@ -538,6 +665,18 @@ static int mutate(uint64_t *rng, int m)
 			ret = (int)sys_mbind(p, stripe_sz, MPOL_DEFAULT, NULL, 0, 0);
 		break;
 	}
+	case M_THP:
+		/*
+		 * A huge page under the traffic: collapse the first 2 MiB (the
+		 * region is aligned) into one, which copies every page of it;
+		 * MADV_DONTNEED, remap and mprotect of a stripe split it again.
+		 */
+		if (nstripes * stripe_sz < HPAGE)
+			return -1;
+		if (madvise(region, HPAGE, MADV_HUGEPAGE))
+			return -1;
+		ret = madvise(region, HPAGE, MADV_COLLAPSE);
+		break;
 	case M_COMPACT: {
 		int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
 
@@ -551,21 +690,35 @@ static int mutate(uint64_t *rng, int m)
 	return ret;
 }
 
+/*
+ * Rounds in which each selected mutator runs once, in a random order: a
+ * slow guest that manages a few mutations a second still runs them all.
+ */
 static void *mutator(void *arg)
 {
 	uint64_t rng = mix(seed ^ 0xabcdefull ^ (uintptr_t)arg);
-	double next_compact = 0;
+	double next_slow[M_NR] = { 0 };
+	int order[M_NR], n = 0, next = 0, i, j, m;
 
 	while (!atomic_load(&stop)) {
-		int m = (int)(rnd(&rng) % M_NR);
-
-		if (!(mutators & (1u << m)))
-			continue;
-		if (m == M_COMPACT) {
-			/* a full compaction pass is slow: at most one a second */
-			if (vu_now() < next_compact)
+		if (next == n) {
+			for (n = 0, m = 0; m < M_NR; m++)
+				if (mutators & (1u << m))
+					order[n++] = m;
+			for (i = n - 1; i > 0; i--) {
+				j = (int)(rnd(&rng) % (uint64_t)(i + 1));
+				m = order[i];
+				order[i] = order[j];
+				order[j] = m;
+			}
+			next = 0;
+		}
+		m = order[next++];
+		if (m == M_COMPACT || m == M_THP) {
+			/* a full compaction pass or a collapse is slow: one a second */
+			if (vu_now() < next_slow[m])
 				continue;
-			next_compact = vu_now() + 1;
+			next_slow[m] = vu_now() + 1;
 		}
 		if (mutate(&rng, m))
 			atomic_fetch_add(&mut_failed[m], 1);
@@ -618,7 +771,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: odp_storm [-d DEV] [-g GID] [--seconds S] [--seed N] [--threads T]\n"
 		"                 [--mutators all|none|LIST] [--stripes N] [--stripe-pages N]\n"
 		"                 [--no-implicit] [--prefill]\n"
-		"LIST: comma-separated of dontneed,remap,mremap,mprotect,fork,migrate,mbind,compact\n");
+		"LIST: comma-separated of dontneed,remap,mremap,mprotect,fork,migrate,mbind,compact,thp\n");
 }
 
 int main(int argc, char **argv)
@@ -671,7 +824,7 @@ int main(int argc, char **argv)
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
 			IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) {
 		tap_skip_rest(NTESTS, "no RC ODP with write, read, send, receive", "odp storm");
-		return 0;
+		return tap_exit_status();
 	}
 	vu_odp_caps(c.ctx, &gen_caps, &rc_caps);
 	has_atomic = !!(rc_caps & IBV_ODP_SUPPORT_ATOMIC);
@@ -679,8 +832,11 @@ int main(int argc, char **argv)
 		tap_diag("no ODP atomics: no atomic operations");
 	nnodes = count_nodes();
 
-	region = mmap(NULL, nstripes * stripe_sz, PROT_READ | PROT_WRITE,
+	/* aligned to a huge page, for the thp mutator */
+	region = mmap(NULL, nstripes * stripe_sz + HPAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region != MAP_FAILED)
+		region = (char *)(((uintptr_t)region + HPAGE - 1) & ~(HPAGE - 1));
 	spare = mmap(NULL, stripe_sz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	st = calloc(nstripes, sizeof(*st));
 	if (region == MAP_FAILED || spare == MAP_FAILED || !st)
@@ -691,12 +847,14 @@ int main(int argc, char **argv)
 		pthread_mutex_init(&st[i].lock, NULL);
 
 	odp_mr = ibv_reg_mr(c.pd, region, nstripes * stripe_sz, ACC | IBV_ACCESS_ON_DEMAND);
+	ro_mr = ibv_reg_mr(c.pd, region, nstripes * stripe_sz,
+			   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
 	if (use_implicit && (gen_caps & IBV_ODP_SUPPORT_IMPLICIT))
 		imp_mr = ibv_reg_mr(c.pd, NULL, SIZE_MAX, ACC | IBV_ACCESS_ON_DEMAND);
 	tap_ok(odp_mr && (!use_implicit || !(gen_caps & IBV_ODP_SUPPORT_IMPLICIT) || imp_mr),
 	       "ODP MR over %zu KiB%s registered", nstripes * stripe_sz >> 10,
 	       imp_mr ? " and an implicit ODP MR" : "");
-	if (!odp_mr)
+	if (!odp_mr || !ro_mr)
 		tap_bail("ibv_reg_mr ODP: %s", strerror(errno));
 
 	memset(w, 0, sizeof(w));
@@ -787,6 +945,13 @@ int main(int argc, char **argv)
 				 atomic_load(&mut_failed[o]));
 		}
 	}
+	if (!(mutators & (1u << M_MPROTECT)))
+		tap_skip("no mprotect mutator", "traffic on read-only stripes");
+	else
+		tap_ok(!atomic_load(&ro_bad) && atomic_load(&ro_reads) && atomic_load(&ro_refused),
+		       "traffic met read-only stripes: %lu RDMA reads through a read-only ODP MR, "
+		       "%lu RDMA writes refused with IBV_WC_REM_ACCESS_ERR, %lu other outcomes",
+		       atomic_load(&ro_reads), atomic_load(&ro_refused), atomic_load(&ro_bad));
 	if (!mutators)
 		tap_skip("--mutators none", "every mutator ran");
 	else
@@ -801,7 +966,9 @@ int main(int argc, char **argv)
 	       f1 - f0, i1 - i0, p1 - p0, r1 - r0, nnodes);
 	for (o = 0; o < O_NR; o++)
 		printf("%s\"%s\":%lu", o ? "," : "", oname[o], tot_ops[o]);
-	printf("},\"mutators\":{");
+	printf("},\"readonly\":{\"reads\":%lu,\"writes_refused\":%lu,\"other\":%lu}",
+	       atomic_load(&ro_reads), atomic_load(&ro_refused), atomic_load(&ro_bad));
+	printf(",\"mutators\":{");
 	for (o = 0; o < M_NR; o++)
 		printf("%s\"%s\":[%lu,%lu]", o ? "," : "", mname[o], atomic_load(&mut_done[o]),
 		       atomic_load(&mut_failed[o]));
@@ -817,6 +984,7 @@ int main(int argc, char **argv)
 	}
 	if (imp_mr)
 		ibv_dereg_mr(imp_mr);
+	ibv_dereg_mr(ro_mr);
 	ibv_dereg_mr(odp_mr);
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }
