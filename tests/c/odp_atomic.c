@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_ATOMIC)) {
 		tap_skip_rest(5, "device has no ODP support for RC atomics", "odp_atomic");
-		return 0;
+		return tap_exit_status();
 	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));

@@ -603,7 +603,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, 0) || vu_odp_caps(c.ctx, &gen, &rcaps)) {
 		tap_skip_rest(NTESTS, "device has no ODP support", "odp_badinput");
-		return 0;
+		return tap_exit_status();
 	}
 
 	sb = amap(NULL, BUF);

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	vu_setup(&vc, dev);
 	if (!vu_has_odp(vc.ctx, IBV_ODP_SUPPORT_WRITE)) {
 		tap_skip_rest(PLAN, "no RC ODP write support", "copy-on-write pages");
-		return 0;
+		return tap_exit_status();
 	}
 	src = malloc(LEN);
 	buf = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

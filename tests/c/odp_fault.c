@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, 0)) {
 		tap_skip_rest(9 + 3 * it, "device has no ODP support", "odp_fault");
-		return 0;
+		return tap_exit_status();
 	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));

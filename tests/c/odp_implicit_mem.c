@@ -148,11 +148,11 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT_IMPLICIT)) {
 		tap_skip_rest(PLAN, "no implicit ODP", "kernel memory of implicit ODP MRs");
-		return 0;
+		return tap_exit_status();
 	}
 	if (cg_enter()) {
 		tap_skip_rest(PLAN, "no cgroup v2 memory controller", "kernel memory of implicit ODP MRs");
-		return 0;
+		return tap_exit_status();
 	}
 
 	/* N_OK chunks of anonymous memory, 2 MiB aligned; holes: PROT_NONE */

@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
 			IBV_ODP_SUPPORT_ATOMIC | IBV_ODP_SUPPORT_RECV)) {
 		tap_skip_rest(NTESTS, "device has no RC ODP support", "odp_large");
-		return 0;
+		return tap_exit_status();
 	}
 	if (vu_hw_counter(c.ctx, "odp_pages_faulted") < 0)
 		tap_bail("no odp_pages_faulted counter");
@@ -209,5 +209,5 @@ int main(int argc, char **argv)
 
 	one_mr(GIB, "1 GiB");
 	one_mr(64 * GIB, "64 GiB");
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }

@@ -718,7 +718,7 @@ int main(int argc, char **argv)
 				IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) {
 			tap_plan(5);
 			tap_skip_rest(5, "device has no RC ODP", "odp_lifecycle --quick");
-			return 0;
+			return tap_exit_status();
 		}
 		return quick();
 	}
@@ -731,7 +731,7 @@ int main(int argc, char **argv)
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_READ |
 			IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) {
 		tap_skip_rest(planned, "device has no RC ODP", "odp_lifecycle");
-		return 0;
+		return tap_exit_status();
 	}
 	for (round = 1; round <= rounds; round++) {
 		enum kind k;

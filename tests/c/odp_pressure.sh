@@ -35,7 +35,7 @@ trap cleanup EXIT
 # swap: a zram device of 4 times the limit, unless swap is already on
 if [ "$(awk '/^SwapTotal:/ { print $2 }' /proc/meminfo)" = 0 ]; then
 	[ -e /sys/block/zram0 ] || modprobe zram 2>/dev/null || true
-	[ -e /sys/block/zram0 ] || { tap_skip_rest "no zram device (CONFIG_ZRAM)" "memory pressure"; exit 0; }
+	[ -e /sys/block/zram0 ] || { tap_skip_rest "no zram device (CONFIG_ZRAM)" "memory pressure"; tap_exit; }
 	zram=zram0
 	echo $((limit * 4 + 64))M >/sys/block/$zram/disksize
 	mkswap "/dev/$zram" >/dev/null && swapon "/dev/$zram" ||
@@ -43,7 +43,7 @@ if [ "$(awk '/^SwapTotal:/ { print $2 }' /proc/meminfo)" = 0 ]; then
 fi
 # the memory controller for the cgroup, and the cgroup
 grep -qw memory /sys/fs/cgroup/cgroup.controllers ||
-	{ tap_skip_rest "no memory cgroup controller" "memory pressure"; exit 0; }
+	{ tap_skip_rest "no memory cgroup controller" "memory pressure"; tap_exit; }
 grep -qw memory /sys/fs/cgroup/cgroup.subtree_control ||
 	echo +memory >/sys/fs/cgroup/cgroup.subtree_control
 mkdir -p "$cg"

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, NULL);
 	if (!vu_has_odp(c.ctx, 0)) {
 		tap_skip_rest(5, "device has no ODP support", "odp_race");
-		return 0;
+		return tap_exit_status();
 	}
 	if (!c.pd || mkpair())
 		tap_bail("QP setup: %s", strerror(errno));

@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 	    (rc & (IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_WRITE)) !=
 	    (IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_WRITE)) {
 		tap_skip_rest(PLAN, "no RC ODP read and write support", "rereg of ODP MRs");
-		return 0;
+		return tap_exit_status();
 	}
 	lbuf = malloc(LEN);
 	if (!lbuf)
@@ -161,5 +161,5 @@ int main(int argc, char **argv)
 	vu_qp_destroy(&b);
 	ibv_dealloc_pd(c.pd);
 	ibv_close_device(c.ctx);
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) {
 		tap_skip_rest(PLAN, "no RC ODP send/receive support", "rewind of a receive WQE");
-		return 0;
+		return tap_exit_status();
 	}
 	fi = !access(VU_FI_FAULT "/probability", W_OK);
 	sbuf = malloc(MSG);

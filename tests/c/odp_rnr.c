@@ -78,12 +78,12 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_WRITE)) {
 		tap_skip_rest(PLAN, "no RC ODP write support", "RNR NAK of an ODP fault");
-		return 0;
+		return tap_exit_status();
 	}
 	if (access(VU_FI_FAULT "/probability", W_OK)) {
 		tap_skip_rest(PLAN, "no " VU_FI_FAULT " (CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)",
 			      "RNR NAK of an ODP fault");
-		return 0;
+		return tap_exit_status();
 	}
 	src = malloc(LEN);
 	dst = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

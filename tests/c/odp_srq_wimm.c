@@ -46,12 +46,12 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_WRITE | IBV_ODP_SUPPORT_SRQ_RECV)) {
 		tap_skip_rest(PLAN, "no RC ODP write and SRQ receive support", "write with immediate on an SRQ");
-		return 0;
+		return tap_exit_status();
 	}
 	if (access(KNOB "/probability", W_OK)) {
 		tap_skip_rest(PLAN, "no " KNOB " (CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)",
 			      "write with immediate on an SRQ");
-		return 0;
+		return tap_exit_status();
 	}
 	srq = ibv_create_srq(c.pd, &sa);
 	if (!srq)
@@ -158,5 +158,5 @@ int main(int argc, char **argv)
 	ibv_destroy_srq(srq);
 	ibv_dealloc_pd(c.pd);
 	ibv_close_device(c.ctx);
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }

@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_READ | IBV_ODP_SUPPORT_WRITE)) {
 		tap_skip_rest(rounds * per_round, "no RC ODP read/write", "stale pages");
-		return 0;
+		return tap_exit_status();
 	}
 	vu_odp_caps(c.ctx, &gen, &rc);
 	pin = amap(npages * PAGE);
@@ -284,5 +284,5 @@ int main(int argc, char **argv)
 		round_(r, pin_mr, pin, implicit, (r >> 1) & 1);
 	}
 	ibv_dereg_mr(pin_mr);
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }

@@ -28,7 +28,7 @@ else
 	prog=$(ctest_bin odp_stall) || exit 1
 	plan=5
 fi
-skip() { tap_plan $plan; tap_skip_rest "$1" "dereg during a stalled fault"; exit 0; }
+skip() { tap_plan $plan; tap_skip_rest "$1" "dereg during a stalled fault"; tap_exit; }
 [ -c /dev/fuse ] || skip "no /dev/fuse (CONFIG_FUSE_FS)"
 /usr/bin/python3 -c 'import fusepy' 2>/dev/null || skip "no python3-fusepy"
 mnt=$TAP_TMP/mnt ctl=$TAP_TMP/ctl

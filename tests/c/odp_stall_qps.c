@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_READ)) {
 		tap_skip_rest(PLAN, "no RC ODP read support", "QPs next to stalled faults");
-		return 0;
+		return tap_exit_status();
 	}
 	fd = open(argv[optind], O_RDONLY);
 	if (fd < 0)

@@ -59,12 +59,12 @@ int main(int argc, char **argv)
 	vu_setup(&c, dev);
 	if (!vu_has_odp(c.ctx, IBV_ODP_SUPPORT_READ)) {
 		tap_skip_rest(PLAN, "no RC ODP read support", "teardown with a read fault pending");
-		return 0;
+		return tap_exit_status();
 	}
 	if (access(KNOB "/probability", W_OK)) {
 		tap_skip_rest(PLAN, "no " KNOB " (CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)",
 			      "teardown with a read fault pending");
-		return 0;
+		return tap_exit_status();
 	}
 	signal(SIGALRM, on_alarm);
 	alarm(120);
@@ -157,5 +157,5 @@ int main(int argc, char **argv)
 	vu_qp_destroy(&b);
 	ibv_dealloc_pd(c.pd);
 	ibv_close_device(c.ctx);
-	return tap_failed ? 1 : 0;
+	return tap_exit_status();
 }

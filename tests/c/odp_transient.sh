@@ -23,7 +23,7 @@ tap_plan 4
 knob=fail_rxe_odp_fault
 if ! fi_have $knob; then
 	tap_skip_rest "no $FI/$knob (kernel without CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)" "transient faults"
-	exit 0
+	tap_exit
 fi
 storm=$(ctest_bin odp_storm) || exit 1
 fault=$(ctest_bin odp_fault) || exit 1

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 	if (ibv_query_device_ex(c.ctx, NULL, &attr) ||
 	    !(attr.odp_caps.general_caps & IBV_ODP_SUPPORT)) {
 		tap_skip_rest(PLAN, "device has no ODP support", "odp_uc");
-		return 0;
+		return tap_exit_status();
 	}
 	if (!tap_ok((attr.odp_caps.per_transport_caps.uc_odp_caps & need) == need,
 		    "UC ODP caps %#x include SEND, RECV and WRITE",

@@ -127,12 +127,12 @@ int main(int argc, char **argv)
 	     (IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) !=
 	    (IBV_ODP_SUPPORT_SEND | IBV_ODP_SUPPORT_RECV)) {
 		tap_skip_rest(PLAN, "no UC ODP send/receive support", "UC message lost to a fault");
-		return 0;
+		return tap_exit_status();
 	}
 	if (access(VU_FI_FAULT "/probability", W_OK)) {
 		tap_skip_rest(PLAN, "no " VU_FI_FAULT " (CONFIG_RDMA_RXE_ODP_FAULT_INJECTION)",
 			      "UC message lost to a fault");
-		return 0;
+		return tap_exit_status();
 	}
 	sbuf = malloc(MSG);
 	dbuf = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

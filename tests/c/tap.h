@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Minimal TAP (Test Anything Protocol, version 12) output for tests/c. */
+/*
+ * KTAP output for tests/c, with the conventions of the kernel's selftests
+ * (tools/testing/selftests/kselftest.h): the "TAP version 13" header and
+ * the plan first, "ok N - description # SKIP reason", "# Totals:" at the
+ * end, and exit status 0 (pass), 1 (fail) or 4 (every test skipped).
+ */
 #ifndef RXE_ODP_TAP_H
 #define RXE_ODP_TAP_H
 
@@ -7,12 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define TAP_EXIT_PASS	0	/* KSFT_PASS */
+#define TAP_EXIT_FAIL	1	/* KSFT_FAIL */
+#define TAP_EXIT_SKIP	4	/* KSFT_SKIP */
+
 static int tap_n;	/* number of the last test reported */
 static int tap_failed;	/* number of "not ok" */
+static int tap_skipped;	/* number of "ok ... # SKIP" */
 
 static inline void tap_plan(int n)
 {
-	printf("1..%d\n", n);
+	printf("TAP version 13\n1..%d\n", n);
 	fflush(stdout);
 }
 
@@ -44,6 +54,7 @@ static inline void tap_skip(const char *reason, const char *desc)
 {
 	printf("ok %d - %s # SKIP %s\n", ++tap_n, desc, reason);
 	fflush(stdout);
+	tap_skipped++;
 }
 
 /* Skip every test left up to PLANNED, e.g. when the device lacks ODP. */
@@ -80,10 +91,18 @@ static inline void __attribute__((noreturn, format(printf, 1, 2))) tap_bail(cons
 	exit(1);
 }
 
-/* Exit status: 0 when every test passed or was skipped. */
+/*
+ * Print the totals; return the exit status: 1 if a test failed, 4 if every
+ * test was skipped (e.g. the device has no ODP), else 0.
+ */
 static inline int tap_exit_status(void)
 {
-	return tap_failed ? 1 : 0;
+	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n",
+	       tap_n - tap_failed - tap_skipped, tap_failed, tap_skipped);
+	fflush(stdout);
+	if (tap_failed)
+		return TAP_EXIT_FAIL;
+	return tap_n && tap_skipped == tap_n ? TAP_EXIT_SKIP : TAP_EXIT_PASS;
 }
 
 #endif

@@ -13,19 +13,26 @@ if [ "${VMRUN:-}" != 1 ] || [ ! -e /run/rxe-env ]; then
 	fi
 fi
 
-TAP_N=0 TAP_FAILED=0 TAP_PLAN=0
-tap_plan() { TAP_PLAN=$1; echo "1..$1"; }
+# KTAP as kselftest writes it (see tap.h): header and plan first, totals
+# last, exit status 0 pass, 1 fail, 4 every test skipped.
+TAP_N=0 TAP_FAILED=0 TAP_PLAN=0 TAP_SKIPPED=0
+tap_plan() { TAP_PLAN=$1; printf 'TAP version 13\n1..%s\n' "$1"; }
 # tap_ok STATUS DESCRIPTION: STATUS 0 is ok (a command's exit status)
 tap_ok() {
 	TAP_N=$((TAP_N + 1))
 	if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"
 	else echo "not ok $TAP_N - $2"; TAP_FAILED=$((TAP_FAILED + 1)); fi
 }
-tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $2 # SKIP $1"; }
+tap_skip() { TAP_N=$((TAP_N + 1)) TAP_SKIPPED=$((TAP_SKIPPED + 1)); echo "ok $TAP_N - $2 # SKIP $1"; }
 tap_skip_rest() { while [ $TAP_N -lt $TAP_PLAN ]; do tap_skip "$1" "${2:-skipped}"; done; }
 tap_diag() { printf '# %s\n' "$*"; }
 tap_bail() { echo "Bail out! $*"; exit 1; }
-tap_exit() { [ $TAP_FAILED -eq 0 ]; exit; }
+tap_exit() {
+	echo "# Totals: pass:$((TAP_N - TAP_FAILED - TAP_SKIPPED)) fail:$TAP_FAILED xfail:0 xpass:0 skip:$TAP_SKIPPED error:0"
+	[ $TAP_FAILED -eq 0 ] || exit 1
+	[ $TAP_N -eq 0 ] || [ $TAP_SKIPPED -ne $TAP_N ] || exit 4
+	exit 0
+}
 # tap_indent: a sub-program's TAP, as diagnostics of this one
 tap_indent() { sed 's/^/# | /'; }
 
