@@ -263,6 +263,22 @@ static int run_wr(struct worker *k, struct ibv_send_wr *wr)
 	return (int)wc.status;
 }
 
+/* An RDMA READ or WRITE of LEN bytes at LADDR (LKEY) from or to RADDR (RKEY). */
+static int run_rdma(struct worker *k, enum ibv_wr_opcode op, void *laddr, size_t len,
+		    uint32_t lkey, uint64_t raddr, uint32_t rkey)
+{
+	struct ibv_sge sge = { (uintptr_t)laddr, (uint32_t)len, lkey };
+	struct ibv_send_wr wr;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.opcode = op;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	return run_wr(k, &wr);
+}
+
 /* The MR through which stripe data is addressed this time, and its iova. */
 static struct ibv_mr *pick_mr(struct worker *k, size_t s, size_t off, uint64_t *iova)
 {
@@ -286,21 +302,13 @@ static void readonly_op(struct worker *k, size_t s)
 {
 	size_t dl = data_len(), off = rnd(&k->rng) % dl, len = 1 + rnd(&k->rng) % (dl - off);
 	struct stripe *x = &st[s];
-	struct ibv_send_wr wr;
-	struct ibv_sge sge;
 	struct ibv_mr *mr;
 	uint64_t iova;
 	int ret;
 
 	memset(k->dst, 0x5a, len);
-	sge = (struct ibv_sge){ (uintptr_t)k->dst, (uint32_t)len, k->dst_mr->lkey };
-	memset(&wr, 0, sizeof(wr));
-	wr.opcode = IBV_WR_RDMA_READ;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.wr.rdma.remote_addr = (uintptr_t)data_of(s) + off;
-	wr.wr.rdma.rkey = ro_mr->rkey;
-	ret = run_wr(k, &wr);
+	ret = run_rdma(k, IBV_WR_RDMA_READ, k->dst, len, k->dst_mr->lkey,
+		       (uintptr_t)data_of(s) + off, ro_mr->rkey);
 	k->ops[O_READ]++;
 	if (ret) {
 		atomic_fetch_add(&ro_errors, 1);
@@ -315,14 +323,7 @@ static void readonly_op(struct worker *k, size_t s)
 
 	fill(k->src, s, x->gen + 1, 0, dl);
 	mr = pick_mr(k, s, 0, &iova);
-	sge = (struct ibv_sge){ (uintptr_t)k->src, (uint32_t)dl, k->src_mr->lkey };
-	memset(&wr, 0, sizeof(wr));
-	wr.opcode = IBV_WR_RDMA_WRITE;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.wr.rdma.remote_addr = iova;
-	wr.wr.rdma.rkey = mr->rkey;
-	ret = run_wr(k, &wr);
+	ret = run_rdma(k, IBV_WR_RDMA_WRITE, k->src, dl, k->src_mr->lkey, iova, mr->rkey);
 	k->ops[O_WRITE]++;
 	if (ret == IBV_WC_REM_ACCESS_ERR) {
 		atomic_fetch_add(&ro_refused, 1);
@@ -370,14 +371,7 @@ static void traffic_op(struct worker *k)
 	/* 1: read a random part back by RDMA READ: stale pages show here */
 	mr = pick_mr(k, s, off, &iova);
 	memset(k->dst, 0x5a, len);
-	sge = (struct ibv_sge){ (uintptr_t)k->dst, (uint32_t)len, k->dst_mr->lkey };
-	memset(&wr, 0, sizeof(wr));
-	wr.opcode = IBV_WR_RDMA_READ;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.wr.rdma.remote_addr = iova;
-	wr.wr.rdma.rkey = mr->rkey;
-	ret = run_wr(k, &wr);
+	ret = run_rdma(k, IBV_WR_RDMA_READ, k->dst, len, k->dst_mr->lkey, iova, mr->rkey);
 	k->ops[O_READ]++;
 	if (ret) {
 		report_error(k->id, "rdma read", ret);
@@ -394,11 +388,7 @@ static void traffic_op(struct worker *k)
 	case O_WRITE:
 		fill(k->src, s, x->gen + 1, 0, dl);
 		mr = pick_mr(k, s, 0, &iova);
-		sge = (struct ibv_sge){ (uintptr_t)k->src, (uint32_t)dl, k->src_mr->lkey };
-		wr.opcode = IBV_WR_RDMA_WRITE;
-		wr.wr.rdma.remote_addr = iova;
-		wr.wr.rdma.rkey = mr->rkey;
-		ret = run_wr(k, &wr);
+		ret = run_rdma(k, IBV_WR_RDMA_WRITE, k->src, dl, k->src_mr->lkey, iova, mr->rkey);
 		break;
 	case O_SEND:
 		fill(k->src, s, x->gen + 1, 0, dl);
