@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	if (!(gen & IBV_ODP_SUPPORT)) {
 		while (tap_n < NTESTS)
 			tap_skip("device has no ODP support", "odp_atomic_write");
-		return 0;
+		return tap_exit_status();
 	}
 	tap_ok(rc & ODP_ATOMIC_WRITE_CAP, "rc_odp_caps %#x has ATOMIC_WRITE (bit 7)", rc);
 

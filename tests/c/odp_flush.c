@@ -270,7 +270,7 @@ int main(void)
 	if (!(gen & IBV_ODP_SUPPORT)) {
 		while (tap_n < NTESTS)
 			tap_skip("device has no ODP support", "odp_flush");
-		return 0;
+		return tap_exit_status();
 	}
 	tap_ok(rc & ODP_FLUSH_CAP, "rc_odp_caps %#x has FLUSH (bit 6)", rc);
 

@@ -111,7 +111,7 @@ int main(void)
 	if (vu_odp_caps(c.ctx, &gen, &rc) || !(gen & IBV_ODP_SUPPORT)) {
 		while (tap_n < NTESTS)
 			tap_skip("device has no ODP support", "odp_prefetch");
-		return 0;
+		return tap_exit_status();
 	}
 	if (faults() < 0)
 		tap_bail("no odp_page_faults counter");
