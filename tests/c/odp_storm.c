@@ -687,7 +687,7 @@ static int mutate(uint64_t *rng, int m)
 static void *mutator(void *arg)
 {
 	uint64_t rng = mix(seed ^ 0xabcdefull ^ (uintptr_t)arg);
-	double next_slow[M_NR] = { 0 };
+	double next_slow[M_NR] = { 0 }, t0;
 	int order[M_NR], n = 0, next = 0, i, j, m;
 
 	while (!atomic_load(&stop)) {
@@ -704,16 +704,23 @@ static void *mutator(void *arg)
 			next = 0;
 		}
 		m = order[next++];
-		if (m == M_COMPACT || m == M_THP) {
-			/* a full compaction pass or a collapse is slow: one a second */
-			if (vu_now() < next_slow[m])
-				continue;
-			next_slow[m] = vu_now() + 1;
-		}
+		/*
+		 * A full compaction pass or a collapse is slow, and slower on a
+		 * fragmented guest: at most one a second, and at most a quarter
+		 * of the time (the first of each always runs).
+		 */
+		if ((m == M_COMPACT || m == M_THP) && vu_now() < next_slow[m])
+			continue;
+		t0 = vu_now();
 		if (mutate(&rng, m))
 			atomic_fetch_add(&mut_failed[m], 1);
 		else
 			atomic_fetch_add(&mut_done[m], 1);
+		if (m == M_COMPACT || m == M_THP) {
+			double took = vu_now() - t0;
+
+			next_slow[m] = vu_now() + (3 * took > 1 ? 3 * took : 1);
+		}
 		usleep(rnd(&rng) % 2000);
 	}
 	return NULL;
