@@ -3,9 +3,11 @@
  * ODP invalidation racing with traffic: a thread drops the pages of both
  * ODP buffers (MADV_DONTNEED) in a loop, with no pause by default, while
  * RDMA writes, reads and 3 MiB sends run; every operation must complete
- * successfully within a bound (WAIT1_SECS), which the kernel guarantees by
- * shrinking a QP's fault-ahead window under invalidations and mapping and
- * copying each packet's pages with no gap (patch 0018); once the racing
+ * successfully within a bound (WAIT1_SECS), which the kernel makes likely
+ * by shrinking a QP's fault-ahead window under invalidations and mapping
+ * and copying each packet's pages with no gap (patch 0018; not a guarantee:
+ * with no pause, one CPU of a kernel without debug options still starves
+ * the 3 MiB send, see tests/c/TESTS); once the racing
  * thread stops, data must be exact.  Then deregister an ODP MR while a
  * large RDMA write to it is in flight: ibv_dereg_mr() must succeed (never
  * EBUSY) and the write must complete, successfully or with a remote access
