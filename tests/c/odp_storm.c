@@ -119,7 +119,8 @@ static unsigned int mutators = (1u << M_NR) - 1;
 static atomic_int stop;
 static atomic_ulong mismatches, read_mismatches, cpu_mismatches, atomic_bad, errors;
 static atomic_ulong ro_reads, ro_refused, ro_bad;	/* traffic on read-only stripes */
-static atomic_ulong ro_hint, ro_errors;	/* 1 + a stripe the mprotect mutator holds read-only */
+static atomic_ulong ro_errors;	/* RDMA READs of a read-only stripe that failed */
+static atomic_ulong ro_hint;	/* 1 + a stripe the mprotect mutator holds read-only */
 static atomic_ulong mut_done[M_NR], mut_failed[M_NR];
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -231,14 +232,19 @@ static int check(const char *what, int thread, const char *p, size_t s, uint64_t
 	return -1;
 }
 
+/* What run_wr() returned, in words: a completion status, or -1, -2. */
+static const char *run_status(int ret)
+{
+	return ret == -1 ? "timeout" : ret == -2 ? "post failed" :
+	       ibv_wc_status_str((enum ibv_wc_status)ret);
+}
+
 static void report_error(int w, const char *what, int ret)
 {
 	atomic_fetch_add(&errors, 1);
 	pthread_mutex_lock(&report_lock);
 	if (atomic_load(&errors) <= 20)
-		tap_diag("ERROR thread %d %s: %s", w, what,
-			 ret == -1 ? "timeout" : ret == -2 ? "post failed" :
-			 ibv_wc_status_str((enum ibv_wc_status)ret));
+		tap_diag("ERROR thread %d %s: %s", w, what, run_status(ret));
 	pthread_mutex_unlock(&report_lock);
 }
 
@@ -332,9 +338,7 @@ static void readonly_op(struct worker *k, size_t s)
 		pthread_mutex_lock(&report_lock);
 		if (atomic_load(&ro_bad) <= 20)
 			tap_diag("RDMA WRITE to read-only stripe %zu (%s MR): status %d %s, want IBV_WC_REM_ACCESS_ERR",
-				 s, mr == imp_mr ? "implicit" : "explicit", ret,
-				 ret >= 0 ? ibv_wc_status_str((enum ibv_wc_status)ret) :
-				 ret == -1 ? "timeout" : "post failed");
+				 s, mr == imp_mr ? "implicit" : "explicit", ret, run_status(ret));
 		pthread_mutex_unlock(&report_lock);
 	}
 	if (ret && mkpair(k))
