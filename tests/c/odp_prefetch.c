@@ -7,7 +7,9 @@
  * that prefetched ranges take no page fault in the data path, mincore()
  * that NO_FAULT faults nothing in; data is checked byte for byte; bad
  * requests get their errno; deregistration right after an asynchronous
- * prefetch of a big range neither hangs nor leaves a kernel report.
+ * prefetch of a big range neither hangs nor leaves a kernel report, and
+ * stops the prefetch (an MR small enough not to be chunked, so that only
+ * the MR state stops it, keeps most of its pages unmapped).
  */
 #include <sys/mman.h>
 #include <unistd.h>
@@ -18,13 +20,15 @@
 #define BUFSZ	(4 * MIB)
 #define LEN	(3u * 1024 * 1024 + 777)
 #define BIG	(192 * MIB)
+/* the largest explicit MR rxe maps whole, not in 2 MiB chunks */
+#define UNCHUNKED	(128 * MIB)
 #define ACC	(IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ)
 #define ODP	IBV_ACCESS_ON_DEMAND
 #define PF	IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH
 #define PFW	IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE
 #define PFNF	IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT
 #define SYNC	IB_UVERBS_ADVISE_MR_FLAG_FLUSH
-#define NTESTS	25
+#define NTESTS	26
 
 static struct vu_ctx c;
 static struct vu_qp a, b;
@@ -74,19 +78,19 @@ static long long prefetches(void)
 	return vu_hw_counter(c.ctx, "odp_prefetches");
 }
 
-/* dereg right after an async prefetch of BIG bytes; seconds it took or -1 */
-static double dereg_racing_prefetch(struct ibv_mr *mr, char *p)
+/* dereg right after an async prefetch of len bytes; seconds it took or -1 */
+static double dereg_racing_prefetch(struct ibv_mr *mr, char *p, size_t len)
 {
 	double t;
 	int err;
 
-	err = advise1(mr, p, BIG, PFW, 0);
+	err = advise1(mr, p, len, PFW, 0);
 	t = vu_now();
 	if (ibv_dereg_mr(mr))
 		return -1;
 	t = vu_now() - t;
 	tap_diag("async prefetch returned %d, dereg took %.3f s, %ld of %lu pages resident",
-		 err, t, vu_resident(p, BIG), BIG / 4096);
+		 err, t, vu_resident(p, len), len / 4096);
 	return err ? -1 : t;
 }
 
@@ -278,12 +282,12 @@ int main(void)
 	bmr = ibv_reg_mr(c.pd, big, BIG, ACC | ODP);
 	if (!bmr)
 		tap_bail("reg ODP MR: %s", strerror(errno));
-	t = dereg_racing_prefetch(bmr, big);
+	t = dereg_racing_prefetch(bmr, big, BIG);
 	tap_ok(t >= 0 && t < 5, "dereg right after async prefetch of 192 MiB: %.3f s", t);
 	madvise(big, BIG, MADV_DONTNEED);
 	if (imr) {
 		sg[0] = (struct ibv_sge){ (uintptr_t)big, 4096, imr->lkey };
-		t = dereg_racing_prefetch(imr, big);
+		t = dereg_racing_prefetch(imr, big, BIG);
 		e4 = vu_advise_mr(c.pd, PF, SYNC, sg, 1);
 	} else {
 		t = -1;
@@ -293,7 +297,23 @@ int main(void)
 	       "dereg implicit MR right after async prefetch of 192 MiB: %.3f s; its lkey then: %d",
 	       t, e4);
 
-	/* 25 */
+	/*
+	 * 25: an MR that is not chunked: no chunk lookup refuses the
+	 * prefetch after the dereg began, only the MR state check does.
+	 * Stopped, the prefetch maps a few chunks at most; one that goes
+	 * on maps all 32768 pages before the dereg can finish.
+	 */
+	madvise(big, BIG, MADV_DONTNEED);
+	bmr = ibv_reg_mr(c.pd, big, UNCHUNKED, ACC | ODP);
+	if (!bmr)
+		tap_bail("reg ODP MR: %s", strerror(errno));
+	t = dereg_racing_prefetch(bmr, big, UNCHUNKED);
+	r1 = vu_resident(big, UNCHUNKED);
+	tap_ok(t >= 0 && t < 5 && r1 < (long)(UNCHUNKED / 4096 / 4),
+	       "dereg right after async prefetch of an unchunked 128 MiB MR stops it: %.3f s, %ld of %lu pages mapped (want < 1/4)",
+	       t, r1, UNCHUNKED / 4096);
+
+	/* 26 */
 	e5 = ibv_dereg_mr(pmr) || ibv_dereg_mr(romr) || ibv_dereg_mr(omr) ||
 	     ibv_dereg_mr(amr) || ibv_dereg_mr(nmr);
 	e6 = ibv_dereg_mr(smr) || ibv_dereg_mr(dmr);
