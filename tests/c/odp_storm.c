@@ -110,6 +110,7 @@ struct worker {
 static struct vu_ctx c;
 static char *region, *spare;
 static size_t stripe_sz, nstripes = 256, stripe_pages = 4;
+static size_t region_sz;	/* nstripes * stripe_sz: the region and its MRs */
 static struct stripe *st;
 static struct ibv_mr *odp_mr, *imp_mr, *ro_mr;
 static double seconds = 10;
@@ -545,7 +546,7 @@ static int mutate(uint64_t *rng, int m)
 		break;
 	case M_REMAP:
 		/* not in the thp mutator's 2 MiB: a new VMA there cannot be collapsed */
-		if ((mutators & (1u << M_THP)) && nstripes * stripe_sz >= 2 * HPAGE &&
+		if ((mutators & (1u << M_THP)) && region_sz >= 2 * HPAGE &&
 		    s < HPAGE / stripe_sz) {
 			s += HPAGE / stripe_sz;
 			p = region + s * stripe_sz;
@@ -665,7 +666,7 @@ static int mutate(uint64_t *rng, int m)
 		 * region is aligned) into one, which copies every page of it;
 		 * MADV_DONTNEED, remap and mprotect of a stripe split it again.
 		 */
-		if (nstripes * stripe_sz < HPAGE)
+		if (region_sz < HPAGE)
 			return -1;
 		if (madvise(region, HPAGE, MADV_HUGEPAGE))
 			return -1;
@@ -817,6 +818,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	stripe_sz = stripe_pages * PAGE;
+	region_sz = nstripes * stripe_sz;
 
 	tap_plan(NTESTS);
 	tap_diag("seed %llu, %.0f s, %d traffic thread(s), %zu stripes of %zu pages",
@@ -834,7 +836,7 @@ int main(int argc, char **argv)
 	nnodes = count_nodes();
 
 	/* aligned to a huge page, for the thp mutator */
-	region = mmap(NULL, nstripes * stripe_sz + HPAGE, PROT_READ | PROT_WRITE,
+	region = mmap(NULL, region_sz + HPAGE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (region != MAP_FAILED)
 		region = (char *)(((uintptr_t)region + HPAGE - 1) & ~(HPAGE - 1));
@@ -843,17 +845,17 @@ int main(int argc, char **argv)
 	if (region == MAP_FAILED || spare == MAP_FAILED || !st)
 		tap_bail("memory: %s", strerror(errno));
 	/* small pages only: the stripes are split and remapped one by one */
-	madvise(region, nstripes * stripe_sz, MADV_NOHUGEPAGE);
+	madvise(region, region_sz, MADV_NOHUGEPAGE);
 	for (i = 0; i < nstripes; i++)
 		pthread_mutex_init(&st[i].lock, NULL);
 
-	odp_mr = ibv_reg_mr(c.pd, region, nstripes * stripe_sz, ACC | IBV_ACCESS_ON_DEMAND);
-	ro_mr = ibv_reg_mr(c.pd, region, nstripes * stripe_sz,
+	odp_mr = ibv_reg_mr(c.pd, region, region_sz, ACC | IBV_ACCESS_ON_DEMAND);
+	ro_mr = ibv_reg_mr(c.pd, region, region_sz,
 			   IBV_ACCESS_REMOTE_READ | IBV_ACCESS_ON_DEMAND);
 	if (use_implicit && (gen_caps & IBV_ODP_SUPPORT_IMPLICIT))
 		imp_mr = ibv_reg_mr(c.pd, NULL, SIZE_MAX, ACC | IBV_ACCESS_ON_DEMAND);
 	tap_ok(odp_mr && (!use_implicit || !(gen_caps & IBV_ODP_SUPPORT_IMPLICIT) || imp_mr),
-	       "ODP MR over %zu KiB%s registered", nstripes * stripe_sz >> 10,
+	       "ODP MR over %zu KiB%s registered", region_sz >> 10,
 	       imp_mr ? " and an implicit ODP MR" : "");
 	if (!odp_mr || !ro_mr)
 		tap_bail("ibv_reg_mr ODP: %s", strerror(errno));
@@ -940,7 +942,7 @@ int main(int argc, char **argv)
 			continue;
 		if ((o == M_MIGRATE || o == M_MBIND) && nnodes < 2)
 			continue;	/* reported below */
-		if (o == M_THP && nstripes * stripe_sz < HPAGE)
+		if (o == M_THP && region_sz < HPAGE)
 			continue;	/* reported below */
 		if (!atomic_load(&mut_done[o])) {
 			missing++;
@@ -960,7 +962,7 @@ int main(int argc, char **argv)
 	else
 		tap_ok(!missing, "every mutator ran at least once (%lu mutations%s%s)", mut_all,
 		       nnodes < 2 ? "; one NUMA node: no migration" : "",
-		       nstripes * stripe_sz < HPAGE ? "; region under 2 MiB: no thp" : "");
+		       region_sz < HPAGE ? "; region under 2 MiB: no thp" : "");
 
 	printf("# storm-figures {\"seconds\":%.1f,\"seed\":%llu,\"operations\":%lu,"
 	       "\"bytes_verified\":%llu,\"mismatches\":%lu,\"errors\":%lu,\"mutations\":%lu,"
