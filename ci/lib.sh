@@ -2,12 +2,13 @@
 # Common code of the per-patch checks.  Source, do not execute.
 #
 # Contract of every ci/checks/<name>/run (NIPA style):
-#   run [ARG] with the environment
+#   run (no argument; ci/build-w1 takes CONFIG) with the environment
 #     BEFORE  git revision of the tree before the patch
 #     AFTER   git revision with the patch applied
 #     OUT     directory for this check's logs and summary (created)
 #   exit 0 = pass, 250 = warn, anything else = fail; OUT/summary holds a
 #   one-line human summary.  The tree (work/linux) is left at AFTER.
+# Its directory also holds its info and fixture (ci/README.md).
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
