@@ -148,7 +148,7 @@ static struct op *oplog;	/* shared: MAXOPS per thread */
 static unsigned long long seed = 1;
 static double seconds = 10, wr_timeout = 60, shrink_secs = 240;
 static unsigned long max_ops;
-static int nthreads = 2, npairs, json, no_shrink, do_shrink, keep_going;
+static int nthreads = 2, npairs, json, no_shrink, do_shrink, keep_going, recreate;
 static const char *replay_file, *dev_name, *out_dir;
 
 /* ---------------------------------------------------------------- prng */
@@ -406,6 +406,24 @@ static void reset_pair(struct thr *t, struct pair *p)
 	check_errno(t, "modify_qp(RESET) of responder", e, 0, 0);
 	e = connect_pair(t, p);
 	check_errno(t, "modify_qp(INIT, RTR, RTS)", e, 0, 0);
+}
+
+/*
+ * --recreate: a pair whose WR failed is replaced by new QPs instead of
+ * being reset.  A work-around: rxe_qp_reset() leaves comp.opcode as it
+ * was, so after a READ that failed in the middle of its responses
+ * (IBV_WC_LOC_PROT_ERR) a reset QP's next READ or atomic completes with
+ * IBV_WC_SUCCESS and no data, and rxe_completer() WARNs (COMPST_ERROR
+ * with a successful status).  The explicit resets of qpreset stay.
+ */
+static void recreate_pair(struct thr *t, struct pair *p)
+{
+	vu_qp_destroy(&p->a);
+	vu_qp_destroy(&p->b);
+	p->sq_out = p->rq_out = 0;
+	if (vu_qp_create(&t->c, &p->a, DEPTH) || vu_qp_create(&t->c, &p->b, DEPTH) ||
+	    connect_pair(t, p))
+		fail(t, C_ERRNO, "new QP pair: %s", strerror(errno));
 }
 
 /* ---------------------------------------------------------------- MRs */
@@ -1035,7 +1053,7 @@ static void op_post(struct thr *t, const struct op *o)
 		if (!(misaligned && i == EINVAL))
 			fail(t, C_ERRNO, "%s: ibv_post_send: %s (%d)", what, strerror(i), i);
 		if (has_recv)
-			reset_pair(t, p);
+			reset_pair(t, p);	/* nothing failed mid-READ */
 		return;
 	}
 	p->sq_out++;
@@ -1119,7 +1137,9 @@ static void op_post(struct thr *t, const struct op *o)
 	}
 	unlock_bufs(t, mask);
 	/* an error takes the pair to ERR: back to RTS (a flushed one stays) */
-	if ((wc.status != IBV_WC_SUCCESS && !p->err) || (p->err && rn(&r, 2)))
+	if (wc.status != IBV_WC_SUCCESS && !p->err && recreate)
+		recreate_pair(t, p);
+	else if ((wc.status != IBV_WC_SUCCESS && !p->err) || (p->err && rn(&r, 2)))
 		reset_pair(t, p);
 }
 
@@ -1571,8 +1591,8 @@ static int write_list(const char *path, const struct entry *e, size_t n)
 
 	if (!f)
 		return -1;
-	fprintf(f, "# odp_fuzz ops v1 seed=%llu threads=%d qps=%d wr_timeout=%.0f\n", seed,
-		nthreads, npairs, wr_timeout);
+	fprintf(f, "# odp_fuzz ops v1 seed=%llu threads=%d qps=%d wr_timeout=%.0f recreate=%d\n",
+		seed, nthreads, npairs, wr_timeout, recreate);
 	for (i = 0; i < n; i++)
 		op_text(f, &e[i]);
 	return fclose(f);
@@ -1601,6 +1621,8 @@ static struct entry *read_list(const char *path, size_t *n)
 				npairs = atoi(h + 4);
 			if ((h = strstr(line, "seed=")))
 				seed = strtoull(h + 5, NULL, 0);
+			if ((h = strstr(line, "recreate=")))
+				recreate = atoi(h + 9);
 			continue;
 		}
 		if (sscanf(line, "%d %31s %u %u %llx", &t, kn, &arg, &idx, &s) != 5)
@@ -1746,7 +1768,9 @@ static void usage(FILE *f)
 		"  --wr-timeout S    a WR without completion after S s is a hang (default 60)\n"
 		"  --out DIR         where the op lists go (default $VMRUN_RESULTS, else .)\n"
 		"  --json            also print the figures as a bare JSON line\n"
-		"  --keep-going      report every failure but a hang and go on (to calibrate)\n",
+		"  --keep-going      report every failure but a hang and go on (to calibrate)\n"
+		"  --recreate        new QPs after a failed WR instead of a reset (works\n"
+		"                    around rxe's stale comp.opcode after a reset)\n",
 		MAXT, MAXPAIRS);
 }
 
@@ -1758,6 +1782,7 @@ int main(int argc, char **argv)
 		{ "shrink", 0, NULL, 'K' }, { "no-shrink", 0, NULL, 'N' },
 		{ "shrink-seconds", 1, NULL, 'k' }, { "wr-timeout", 1, NULL, 'w' },
 		{ "out", 1, NULL, 'O' }, { "json", 0, NULL, 'j' }, { "keep-going", 0, NULL, 'G' },
+		{ "recreate", 0, NULL, 'R' },
 		{ "help", 0, NULL, 'h' }, { 0 }
 	};
 	struct entry *list = NULL;
@@ -1784,6 +1809,7 @@ int main(int argc, char **argv)
 		case 'O': out_dir = optarg; break;
 		case 'j': json = 1; break;
 		case 'G': keep_going = 1; break;
+		case 'R': recreate = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
