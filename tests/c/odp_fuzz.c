@@ -670,7 +670,8 @@ static void pick_ref(struct thr *t, uint64_t *r, uint32_t len, bool remote, stru
 	be = bs + t->b[k].len;
 	if (len > me - ms)
 		len = (uint32_t)(me - ms);
-	a = ms + rn(r, me - ms - len + 1);
+	/* half of the time near the start: ops and mutators meet there */
+	a = ms + rn(r, rn(r, 2) || me - ms - len + 1 < 65536 ? me - ms - len + 1 : 65536);
 	if (s->mr && s->kind != R_IMPLICIT && !rn(r, 16)) {
 		/* across an end of the MR, inside the buffer */
 		if (rn(r, 2) && me < be) {
@@ -1232,8 +1233,8 @@ static void op_mut(struct thr *t, const struct op *o)
 		if (m == M_REMAP || m == M_MREMAP || m == M_PAGEOUT)
 			m = M_DONTNEED;
 	} else {
-		first = rn(&r, pages);
-		n = 1 + rn(&r, pages - first);
+		first = rn(&r, rn(&r, 2) ? pages : 16);
+		n = 1 + rn(&r, rn(&r, 2) ? pages - first : 8);
 	}
 	p = b->p + first * PAGE;
 	atomic_fetch_add(&sh->figs[F_MUT + m], 1);
