@@ -534,35 +534,6 @@ static void op_dereg(struct thr *t, const struct op *o)
 	atomic_fetch_add(&sh->figs[F_DEREG], 1);
 }
 
-static int rereg_cmd(struct ibv_mr *mr, int flags, int access, struct ibv_pd *pd,
-		     uint32_t *lkey, uint32_t *rkey)
-{
-	struct {
-		struct ib_uverbs_cmd_hdr hdr;
-		struct ib_uverbs_rereg_mr cmd;
-	} req;
-	struct ib_uverbs_rereg_mr_resp resp;
-
-	memset(&req, 0, sizeof(req));
-	memset(&resp, 0, sizeof(resp));
-	req.hdr.command = IB_USER_VERBS_CMD_REREG_MR;
-	req.hdr.in_words = sizeof(req) / 4;
-	req.hdr.out_words = sizeof(resp) / 4;
-	req.cmd.response = (uintptr_t)&resp;
-	req.cmd.mr_handle = mr->handle;
-	req.cmd.flags = flags;
-	req.cmd.start = (uintptr_t)mr->addr;
-	req.cmd.length = mr->length;
-	req.cmd.hca_va = (uintptr_t)mr->addr;
-	req.cmd.pd_handle = pd->handle;
-	req.cmd.access_flags = access;
-	if (write(mr->context->cmd_fd, &req, sizeof(req)) != sizeof(req))
-		return errno;
-	*lkey = resp.lkey;
-	*rkey = resp.rkey;
-	return 0;
-}
-
 static void op_rereg(struct thr *t, const struct op *o)
 {
 	struct mrslot *s = &t->m[o->idx % NMR];
@@ -596,7 +567,7 @@ static void op_rereg(struct thr *t, const struct op *o)
 	snprintf(what, sizeof(what), "rereg_mr %s flags %#x access %#x (was %#x, %s umem)",
 		 rname[s->kind], flags, acc | (odp ? ODP : 0), s->access,
 		 s->writable ? "writable" : "read-only");
-	e = rereg_cmd(s->mr, flags, acc | (odp ? ODP : 0), s->pdi ? t->c.pd : t->pd2, &lk, &rk);
+	e = vu_rereg_mr(s->mr, flags, acc | (odp ? ODP : 0), s->pdi ? t->c.pd : t->pd2, &lk, &rk);
 	check_errno(t, what, e, want, want);
 	atomic_fetch_add(&sh->figs[F_REREG], 1);
 	if (e)

@@ -32,29 +32,6 @@ static struct vu_qp a, b;
 static char *lbuf;
 static struct ibv_mr *lmr;
 
-/* IB_USER_VERBS_CMD_REREG_MR with IB_MR_REREG_ACCESS: 0 or an errno */
-static int rereg_access(struct ibv_mr *mr, int access)
-{
-	struct {
-		struct ib_uverbs_cmd_hdr hdr;
-		struct ib_uverbs_rereg_mr cmd;
-	} req;
-	struct ib_uverbs_rereg_mr_resp resp;
-
-	memset(&req, 0, sizeof(req));
-	memset(&resp, 0, sizeof(resp));
-	req.hdr.command = IB_USER_VERBS_CMD_REREG_MR;
-	req.hdr.in_words = sizeof(req) / 4;
-	req.hdr.out_words = sizeof(resp) / 4;
-	req.cmd.response = (uintptr_t)&resp;
-	req.cmd.mr_handle = mr->handle;
-	req.cmd.flags = IBV_REREG_MR_CHANGE_ACCESS;
-	req.cmd.access_flags = access;
-	if (write(mr->context->cmd_fd, &req, sizeof(req)) != sizeof(req))
-		return errno;
-	return 0;
-}
-
 static int rdma(enum ibv_wr_opcode op, void *raddr, uint32_t rkey, unsigned int seed)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)lbuf, .length = LEN, .lkey = lmr->lkey };
@@ -93,7 +70,7 @@ static void one(const char *kind, size_t len, bool implicit)
 	if (!mr)
 		tap_bail("%s: ibv_reg_mr: %s", kind, strerror(errno));
 	vu_fill(buf, LEN, 3);
-	e = rereg_access(mr, rw);
+	e = vu_rereg_mr(mr, IBV_REREG_MR_CHANGE_ACCESS, rw, NULL, NULL, NULL);
 	tap_ok(e == EACCES, "%s: rereg read-only -> writable refused (%s; want EACCES)",
 	       kind, e ? strerror(e) : "succeeded");
 	st = rdma(IBV_WR_RDMA_READ, buf, mr->rkey, 0);
@@ -109,7 +86,7 @@ static void one(const char *kind, size_t len, bool implicit)
 		tap_bail("%s: ibv_reg_mr: %s", kind, strerror(errno));
 	st = rdma(IBV_WR_RDMA_WRITE, buf, mr->rkey, 5);
 	bad = vu_mismatch(buf, LEN, 5);
-	ret = rereg_access(mr, ro);
+	ret = vu_rereg_mr(mr, IBV_REREG_MR_CHANGE_ACCESS, ro, NULL, NULL, NULL);
 	tap_ok(st == IBV_WC_SUCCESS && bad < 0 && ret == 0,
 	       "%s: write while writable (status %d, first wrong byte %ld), then rereg writable -> read-only (ret %d)",
 	       kind, st, bad, ret);

@@ -542,6 +542,44 @@ static inline int vu_advise_mr(struct ibv_pd *pd, uint32_t advice, uint32_t flag
 }
 
 /*
+ * IB_USER_VERBS_CMD_REREG_MR by hand, as rdma-core 44 sends it but
+ * without its checks, so that the kernel's answer is seen: FLAGS are
+ * IBV_REREG_MR_CHANGE_*, the range is the MR's own, PD the new one (with
+ * IBV_REREG_MR_CHANGE_PD; NULL otherwise).  Returns 0, the new keys in
+ * *LKEY and *RKEY when they are not NULL, or an errno.
+ */
+static inline int vu_rereg_mr(struct ibv_mr *mr, int flags, int access,
+			      struct ibv_pd *pd, uint32_t *lkey, uint32_t *rkey)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_rereg_mr cmd;
+	} req;
+	struct ib_uverbs_rereg_mr_resp resp;
+
+	memset(&req, 0, sizeof(req));
+	memset(&resp, 0, sizeof(resp));
+	req.hdr.command = IB_USER_VERBS_CMD_REREG_MR;
+	req.hdr.in_words = sizeof(req) / 4;
+	req.hdr.out_words = sizeof(resp) / 4;
+	req.cmd.response = (uintptr_t)&resp;
+	req.cmd.mr_handle = mr->handle;
+	req.cmd.flags = flags;
+	req.cmd.start = (uintptr_t)mr->addr;
+	req.cmd.length = mr->length;
+	req.cmd.hca_va = (uintptr_t)mr->addr;
+	req.cmd.pd_handle = pd ? pd->handle : 0;
+	req.cmd.access_flags = access;
+	if (write(mr->context->cmd_fd, &req, sizeof(req)) != sizeof(req))
+		return errno;
+	if (lkey)
+		*lkey = resp.lkey;
+	if (rkey)
+		*rkey = resp.rkey;
+	return 0;
+}
+
+/*
  * Fault injection through debugfs (Documentation/fault-injection), as
  * tests/c/tap.sh's fi_on does for the scripts.  VU_FI_FAULT is the series'
  * transient page fault, fail_rxe_odp_fault.
